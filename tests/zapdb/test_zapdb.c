@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libzapdb tests: API round trips, transactions, iteration, key handling
+ * and negative cases. Heavier tamper, crash, concurrency and backup tests
+ * live in test_zapdb_ops.c. */
+#include "zapdb/zapdb.h"
+#include "zt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define B(s) (const uint8_t *)(s), strlen(s)
+#define P(s) (s), strlen(s)
+
+static void
+test_strerror_every_code_has_message(void)
+{
+    for (int e = 0; e < ZAP_ERR_COUNT; e++) {
+        const char *m = zap_strerror((zap_err)e);
+        CHECK(m && *m && strcmp(m, "unknown error") != 0);
+    }
+    CHECK(strcmp(zap_strerror(ZAP_EAUTH), "wrong password or key") == 0);
+    CHECK(strcmp(zap_strerror((zap_err)999), "unknown error") == 0);
+    CHECK(strcmp(zap_strerror((zap_err)-1), "unknown error") == 0);
+}
+
+static void
+test_open_missing_store_without_create_enostore(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "nostore");
+    zap_opts o = zt_opts(0);
+    zap_db *db = (zap_db *)1;
+
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_ENOSTORE);
+    CHECK(db == NULL);
+    /* An existing but empty directory is not a store either. */
+    CHECK_EQ(zap_open(kt_tmpdir(), &o, "pw", 2, &db), ZAP_ENOSTORE);
+    o.flags = ZAP_RDONLY | ZAP_CREATE;
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_ENOSTORE);
+}
+
+static void
+test_open_bad_arguments_einval(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_opts o = zt_opts(ZAP_CREATE);
+    zap_db *db = NULL;
+
+    CHECK_EQ(zap_open(dir, &o, "", 0, &db), ZAP_EINVAL);
+    CHECK_EQ(zap_open(dir, &o, NULL, 3, &db), ZAP_EINVAL);
+    CHECK_EQ(zap_open(NULL, &o, "pw", 2, &db), ZAP_EINVAL);
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, NULL), ZAP_EINVAL);
+    CHECK_EQ(zap_open_key(dir, &o, NULL, &db), ZAP_EINVAL);
+    o.kdf_opslimit = 1000000;
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_EINVAL);
+    o = zt_opts(ZAP_CREATE);
+    o.sync = (zap_sync_mode)42;
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_EINVAL);
+    zap_close(NULL); /* no-op */
+    zap_free(NULL, 10);
+}
+
+static void
+test_open_excl_existing_store_eexist(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_opts o = zt_opts(ZAP_CREATE | ZAP_EXCL);
+    zap_db *db = NULL;
+
+    REQUIRE(zap_open(dir, &o, "pw", 2, &db) == ZAP_OK);
+    zap_close(db);
+    db = NULL;
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_EEXIST);
+    CHECK(db == NULL);
+    o.flags = ZAP_CREATE; /* without EXCL it just opens */
+    CHECK_EQ(zap_open(dir, &o, "pw", 2, &db), ZAP_OK);
+    zap_close(db);
+}
+
+static void
+test_put_get_roundtrip_returns_value(void)
+{
+    zap_db *db = zt_create(NULL);
+    uint8_t *v = NULL;
+    size_t n = 0;
+    bool ex = false;
+
+    REQUIRE(zap_put(db, "users", B("alice"), B("secret-1")) == ZAP_OK);
+    REQUIRE(zap_get(db, "users", B("alice"), &v, &n) == ZAP_OK);
+    CHECK_EQ(n, 8);
+    CHECK_MEM(v, "secret-1", 8);
+    zap_free(v, n);
+    /* Replace. */
+    REQUIRE(zap_put(db, "users", B("alice"), B("other")) == ZAP_OK);
+    REQUIRE(zap_get(db, "users", B("alice"), &v, &n) == ZAP_OK);
+    CHECK(n == 5 && memcmp(v, "other", 5) == 0);
+    zap_free(v, n);
+    CHECK_EQ(zap_exists(db, "users", B("alice"), &ex), ZAP_OK);
+    CHECK(ex);
+    CHECK_EQ(zap_exists(db, "users", B("bob"), &ex), ZAP_OK);
+    CHECK(!ex);
+    CHECK_EQ(zap_exists(db, "nobucket", B("alice"), &ex), ZAP_OK);
+    CHECK(!ex);
+    /* The same key in another bucket is another record. */
+    CHECK_EQ(zap_get(db, "admins", B("alice"), &v, &n), ZAP_ENOTFOUND);
+    CHECK(v == NULL && n == 0);
+    CHECK_EQ(zap_del(db, "users", B("alice")), ZAP_OK);
+    CHECK_EQ(zap_get(db, "users", B("alice"), &v, &n), ZAP_ENOTFOUND);
+    CHECK_EQ(zap_del(db, "users", B("alice")), ZAP_ENOTFOUND);
+    zap_close(db);
+}
+
+static void
+test_put_persists_across_reopen(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_db *db = zt_create(dir);
+    uint8_t *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(zap_put(db, "b", B("k1"), B("v1")) == ZAP_OK);
+    zap_close(db);
+    db = zt_reopen(dir, "test-password");
+    REQUIRE(db);
+    REQUIRE(zap_get(db, "b", B("k1"), &v, &n) == ZAP_OK);
+    CHECK(n == 2 && memcmp(v, "v1", 2) == 0);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_put_empty_value_roundtrips(void)
+{
+    zap_db *db = zt_create(NULL);
+    uint8_t *v = NULL;
+    size_t n = 99;
+
+    REQUIRE(zap_put(db, "b", B("empty"), NULL, 0) == ZAP_OK);
+    REQUIRE(zap_get(db, "b", B("empty"), &v, &n) == ZAP_OK);
+    CHECK(v != NULL);
+    CHECK_EQ(n, 0);
+    zap_free(v, n);
+    REQUIRE(zap_put(db, "b", B("empty2"), (const uint8_t *)"", 0) == ZAP_OK);
+    CHECK_EQ(zap_get(db, "b", B("empty2"), &v, &n), ZAP_OK);
+    CHECK_EQ(n, 0);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_put_bad_key_or_bucket_rejected(void)
+{
+    zap_db *db = zt_create(NULL);
+    char longb[ZAP_MAX_BUCKET + 2];
+    uint8_t *big, *v = NULL;
+    size_t n;
+    bool ex;
+
+    memset(longb, 'b', sizeof longb - 1);
+    longb[sizeof longb - 1] = '\0';
+    CHECK_EQ(zap_put(db, "b", (const uint8_t *)"", 0, B("v")), ZAP_EINVAL);
+    CHECK_EQ(zap_put(db, "b", NULL, 3, B("v")), ZAP_EINVAL);
+    CHECK_EQ(zap_put(db, "", B("k"), B("v")), ZAP_EINVAL);
+    CHECK_EQ(zap_put(db, NULL, B("k"), B("v")), ZAP_EINVAL);
+    CHECK_EQ(zap_put(db, longb, B("k"), B("v")), ZAP_EINVAL);
+    longb[ZAP_MAX_BUCKET] = '\0'; /* exactly the maximum is fine */
+    CHECK_EQ(zap_put(db, longb, B("k"), B("v")), ZAP_OK);
+    CHECK_EQ(zap_put(db, "b", B("k"), NULL, 5), ZAP_EINVAL);
+    CHECK_EQ(zap_get(db, "b", (const uint8_t *)"", 0, &v, &n), ZAP_EINVAL);
+    CHECK_EQ(zap_exists(db, "b", NULL, 0, &ex), ZAP_EINVAL);
+    CHECK_EQ(zap_del(db, "b", NULL, 0), ZAP_EINVAL);
+    big = calloc(1, ZAP_MAX_KEY + 1);
+    REQUIRE(big);
+    CHECK_EQ(zap_put(db, "b", big, ZAP_MAX_KEY + 1, B("v")), ZAP_ETOOBIG);
+    CHECK_EQ(zap_put(db, "b", B("k"), big, (size_t)ZAP_MAX_VALUE + 1),
+             ZAP_ETOOBIG);
+    free(big);
+    CHECK_EQ(zap_get(NULL, "b", B("k"), &v, &n), ZAP_EINVAL);
+    zap_close(db);
+}
+
+static void
+test_binary_keys_with_nul_are_distinct(void)
+{
+    zap_db *db = zt_create(NULL);
+    const uint8_t k1[] = {0, 0, 0}, k2[] = {0, 0}, k3[] = {0, 0, 1},
+                  v1[] = {1, 0, 2}, v2[] = {9};
+    uint8_t *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(zap_put(db, "bin", k1, 3, v1, 3) == ZAP_OK);
+    REQUIRE(zap_put(db, "bin", k2, 2, v2, 1) == ZAP_OK);
+    CHECK_EQ(zap_get(db, "bin", k3, 3, &v, &n), ZAP_ENOTFOUND);
+    REQUIRE(zap_get(db, "bin", k1, 3, &v, &n) == ZAP_OK);
+    CHECK(n == 3 && memcmp(v, v1, 3) == 0);
+    zap_free(v, n);
+    REQUIRE(zap_get(db, "bin", k2, 2, &v, &n) == ZAP_OK);
+    CHECK(n == 1 && v[0] == 9);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_max_size_key_roundtrips(void)
+{
+    zap_db *db = zt_create(NULL);
+    uint8_t *key = malloc(ZAP_MAX_KEY), *v = NULL;
+    const uint8_t *ik;
+    size_t n = 0, ikn = 0;
+    zap_txn *t = NULL;
+    zap_iter *it = NULL;
+
+    REQUIRE(key);
+    for (size_t i = 0; i < ZAP_MAX_KEY; i++)
+        key[i] = (uint8_t)(i * 7);
+    REQUIRE(zap_put(db, "big", key, ZAP_MAX_KEY, B("val")) == ZAP_OK);
+    REQUIRE(zap_get(db, "big", key, ZAP_MAX_KEY, &v, &n) == ZAP_OK);
+    CHECK(n == 3 && memcmp(v, "val", 3) == 0);
+    zap_free(v, n);
+    /* One byte different is another key. */
+    key[ZAP_MAX_KEY - 1] ^= 1;
+    CHECK_EQ(zap_get(db, "big", key, ZAP_MAX_KEY, &v, &n), ZAP_ENOTFOUND);
+    key[ZAP_MAX_KEY - 1] ^= 1;
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    REQUIRE(zap_iter_open(t, "big", NULL, 0, NULL, 0, &it) == ZAP_OK);
+    REQUIRE(zap_iter_next(it, &ik, &ikn, NULL, NULL) == ZAP_OK);
+    CHECK(ikn == ZAP_MAX_KEY && memcmp(ik, key, ZAP_MAX_KEY) == 0);
+    zap_iter_close(it);
+    zap_txn_abort(t);
+    free(key);
+    zap_close(db);
+}
+
+static void
+test_max_size_value_roundtrips(void)
+{
+    zap_opts o = zt_opts(ZAP_CREATE);
+    zap_db *db = NULL;
+    size_t len = ZAP_MAX_VALUE;
+    uint8_t *val = malloc(len), *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(val);
+    o.map_size = (size_t)1 << 30;
+    REQUIRE(zap_open(kt_path(kt_tmpdir(), "s"), &o, "pw", 2, &db) == ZAP_OK);
+    for (size_t i = 0; i < len; i += 4096)
+        val[i] = (uint8_t)(i >> 12);
+    val[len - 1] = 0x5a;
+    REQUIRE(zap_put(db, "b", B("huge"), val, len) == ZAP_OK);
+    REQUIRE(zap_get(db, "b", B("huge"), &v, &n) == ZAP_OK);
+    CHECK_EQ(n, len);
+    CHECK(n == len && memcmp(v, val, len) == 0);
+    zap_free(v, n);
+    free(val);
+    zap_close(db);
+}
+
+static void
+test_buckets_create_list_drop(void)
+{
+    zap_db *db = zt_create(NULL);
+    char **names = NULL;
+    size_t count = 0;
+    uint64_t c = 0;
+    zap_txn *t = NULL;
+
+    CHECK_EQ(zap_bucket_create(db, "zeta"), ZAP_OK);
+    CHECK_EQ(zap_bucket_create(db, "zeta"), ZAP_EEXIST);
+    CHECK_EQ(zap_bucket_create(db, ""), ZAP_EINVAL);
+    REQUIRE(zap_put(db, "alpha", B("k1"), B("v")) == ZAP_OK);
+    REQUIRE(zap_put(db, "alpha", B("k2"), B("v")) == ZAP_OK);
+    REQUIRE(zap_put(db, "Mid", B("k"), B("v")) == ZAP_OK);
+    REQUIRE(zap_bucket_list(db, &names, &count) == ZAP_OK);
+    REQUIRE(count == 3);
+    CHECK(strcmp(names[0], "Mid") == 0); /* bytewise: 'M' < 'a' */
+    CHECK(strcmp(names[1], "alpha") == 0);
+    CHECK(strcmp(names[2], "zeta") == 0);
+    zap_list_free(names, count);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    CHECK_EQ(zap_txn_count(t, "zeta", &c), ZAP_OK);
+    CHECK_EQ(c, 0);
+    CHECK_EQ(zap_txn_count(t, "alpha", &c), ZAP_OK);
+    CHECK_EQ(c, 2);
+    CHECK_EQ(zap_txn_count(t, "nope", &c), ZAP_ENOTFOUND);
+    zap_txn_abort(t);
+    CHECK_EQ(zap_bucket_drop(db, "alpha"), ZAP_OK);
+    CHECK_EQ(zap_bucket_drop(db, "alpha"), ZAP_ENOTFOUND);
+    bool ex = true;
+    CHECK_EQ(zap_exists(db, "alpha", B("k1"), &ex), ZAP_OK);
+    CHECK(!ex);
+    REQUIRE(zap_bucket_list(db, &names, &count) == ZAP_OK);
+    CHECK_EQ(count, 2);
+    zap_list_free(names, count);
+    /* Dropping does not disturb a neighbour bucket's records. */
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    CHECK_EQ(zap_txn_count(t, "Mid", &c), ZAP_OK);
+    CHECK_EQ(c, 1);
+    zap_txn_abort(t);
+    zap_close(db);
+}
+
+static void
+test_many_buckets_are_isolated(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    char bucket[32], key[32], val[32];
+    char **names = NULL;
+    size_t count = 0;
+    uint64_t c = 0;
+
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    for (int b = 0; b < 100; b++)
+        for (int k = 0; k <= b % 5; k++) {
+            snprintf(bucket, sizeof bucket, "bucket-%03d", b);
+            snprintf(key, sizeof key, "key-%d", k);
+            snprintf(val, sizeof val, "%d/%d", b, k);
+            REQUIRE(zap_txn_put(t, bucket, B(key), B(val)) == ZAP_OK);
+        }
+    REQUIRE(zap_txn_commit(t) == ZAP_OK);
+    REQUIRE(zap_bucket_list(db, &names, &count) == ZAP_OK);
+    CHECK_EQ(count, 100);
+    for (size_t i = 0; i < count; i++) {
+        snprintf(bucket, sizeof bucket, "bucket-%03zu", i);
+        CHECK(strcmp(names[i], bucket) == 0);
+    }
+    zap_list_free(names, count);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    for (int b = 0; b < 100; b++) {
+        snprintf(bucket, sizeof bucket, "bucket-%03d", b);
+        CHECK_EQ(zap_txn_count(t, bucket, &c), ZAP_OK);
+        CHECK_EQ(c, (uint64_t)(b % 5 + 1));
+        uint8_t *v = NULL;
+        size_t n = 0;
+        snprintf(val, sizeof val, "%d/%d", b, 0);
+        REQUIRE(zap_txn_get(t, bucket, B("key-0"), &v, &n) == ZAP_OK);
+        CHECK(n == strlen(val) && memcmp(v, val, n) == 0);
+        zap_free(v, n);
+    }
+    zap_txn_abort(t);
+    zap_close(db);
+}
+
+static void
+test_txn_abort_leaves_nothing(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    char **names = NULL;
+    size_t count = 9;
+
+    REQUIRE(zap_put(db, "keep", B("a"), B("1")) == ZAP_OK);
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    REQUIRE(zap_txn_put(t, "keep", B("a"), B("2")) == ZAP_OK);
+    REQUIRE(zap_txn_put(t, "newbucket", B("b"), B("3")) == ZAP_OK);
+    REQUIRE(zap_txn_del(t, "keep", B("a")) == ZAP_OK);
+    /* Inside the transaction its own writes are visible. */
+    CHECK_EQ(zap_txn_get(t, "newbucket", B("b"), &v, &n), ZAP_OK);
+    zap_free(v, n);
+    CHECK_EQ(zap_txn_get(t, "keep", B("a"), &v, &n), ZAP_ENOTFOUND);
+    zap_txn_abort(t);
+    REQUIRE(zap_get(db, "keep", B("a"), &v, &n) == ZAP_OK);
+    CHECK(n == 1 && v[0] == '1');
+    zap_free(v, n);
+    CHECK_EQ(zap_get(db, "newbucket", B("b"), &v, &n), ZAP_ENOTFOUND);
+    REQUIRE(zap_bucket_list(db, &names, &count) == ZAP_OK);
+    CHECK_EQ(count, 1);
+    zap_list_free(names, count);
+    zap_txn_abort(NULL);
+    zap_close(db);
+}
+
+static void
+test_txn_commit_applies_all_buckets(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    for (int i = 0; i < 3; i++) {
+        char b[8];
+        snprintf(b, sizeof b, "b%d", i);
+        REQUIRE(zap_txn_put(t, b, B("k"), B(b)) == ZAP_OK);
+    }
+    REQUIRE(zap_txn_commit(t) == ZAP_OK);
+    for (int i = 0; i < 3; i++) {
+        char b[8];
+        snprintf(b, sizeof b, "b%d", i);
+        REQUIRE(zap_get(db, b, B("k"), &v, &n) == ZAP_OK);
+        CHECK(n == strlen(b) && memcmp(v, b, n) == 0);
+        zap_free(v, n);
+    }
+    zap_close(db);
+}
+
+static void
+test_read_txn_write_calls_erdonly(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    CHECK_EQ(zap_txn_put(t, "b", B("k"), B("v")), ZAP_ERDONLY);
+    CHECK_EQ(zap_txn_del(t, "b", B("k")), ZAP_ERDONLY);
+    CHECK_EQ(zap_txn_commit(t), ZAP_OK);
+    CHECK_EQ(zap_txn_begin(db, 0x80, &t), ZAP_EINVAL);
+    zap_close(db);
+}
+
+static void
+test_rdonly_store_refuses_writes(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_db *db = zt_create(dir);
+    zap_opts o = zt_opts(ZAP_RDONLY);
+    zap_txn *t = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(zap_put(db, "b", B("k"), B("v")) == ZAP_OK);
+    zap_close(db);
+    db = NULL;
+    REQUIRE(zap_open(dir, &o, P("test-password"), &db) == ZAP_OK);
+    CHECK_EQ(zap_put(db, "b", B("k2"), B("v")), ZAP_ERDONLY);
+    CHECK_EQ(zap_txn_begin(db, 0, &t), ZAP_ERDONLY);
+    CHECK_EQ(zap_bucket_create(db, "x"), ZAP_ERDONLY);
+    CHECK_EQ(zap_rekey(db, NULL, NULL), ZAP_ERDONLY);
+    CHECK_EQ(zap_change_password(db, P("new"), NULL), ZAP_ERDONLY);
+    CHECK_EQ(zap_get(db, "b", B("k"), &v, &n), ZAP_OK);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_snapshot_does_not_see_later_commit(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *r = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    uint64_t c = 0;
+
+    REQUIRE(zap_put(db, "b", B("k"), B("old")) == ZAP_OK);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &r) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k"), B("new")) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k2"), B("x")) == ZAP_OK);
+    REQUIRE(zap_txn_get(r, "b", B("k"), &v, &n) == ZAP_OK);
+    CHECK(n == 3 && memcmp(v, "old", 3) == 0);
+    zap_free(v, n);
+    CHECK_EQ(zap_txn_get(r, "b", B("k2"), &v, &n), ZAP_ENOTFOUND);
+    CHECK_EQ(zap_txn_count(r, "b", &c), ZAP_OK);
+    CHECK_EQ(c, 1);
+    zap_txn_abort(r);
+    REQUIRE(zap_get(db, "b", B("k"), &v, &n) == ZAP_OK);
+    CHECK(n == 3 && memcmp(v, "new", 3) == 0);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+/* Iteration: keys come back sorted bytewise (shorter prefix first). */
+static void
+test_iter_sorted_prefix_and_start(void)
+{
+    static const char *keys[] = {"b", "a", "ab", "abc", "b\x01", "ac", "c",
+                                 "\xff", "aa"};
+    static const char *sorted[] = {"a", "aa", "ab", "abc", "ac", "b", "b\x01",
+                                   "c", "\xff"};
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    zap_iter *it = NULL;
+    const uint8_t *k, *v;
+    size_t kn, vn, i = 0;
+    zap_err rc;
+
+    for (size_t j = 0; j < 9; j++)
+        REQUIRE(zap_put(db, "it", B(keys[j]), B(keys[j])) == ZAP_OK);
+    REQUIRE(zap_put(db, "other", B("aa"), B("no")) == ZAP_OK);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    REQUIRE(zap_iter_open(t, "it", NULL, 0, NULL, 0, &it) == ZAP_OK);
+    while ((rc = zap_iter_next(it, &k, &kn, &v, &vn)) == ZAP_OK && i < 9) {
+        CHECK(kn == strlen(sorted[i]) && memcmp(k, sorted[i], kn) == 0);
+        CHECK(vn == kn && memcmp(v, k, kn) == 0);
+        i++;
+    }
+    CHECK_EQ(rc, ZAP_ENOTFOUND);
+    CHECK_EQ(i, 9);
+    CHECK_EQ(zap_iter_next(it, &k, &kn, NULL, NULL), ZAP_ENOTFOUND);
+    zap_iter_close(it);
+    /* Prefix "a": a aa ab abc ac. */
+    REQUIRE(zap_iter_open(t, "it", B("a"), NULL, 0, &it) == ZAP_OK);
+    for (i = 0; zap_iter_next(it, &k, &kn, NULL, NULL) == ZAP_OK; i++)
+        CHECK(i < 5 && kn == strlen(sorted[i]) &&
+              memcmp(k, sorted[i], kn) == 0);
+    CHECK_EQ(i, 5);
+    zap_iter_close(it);
+    /* Prefix "a", start "ab": ab abc ac. */
+    REQUIRE(zap_iter_open(t, "it", B("a"), B("ab"), &it) == ZAP_OK);
+    for (i = 2; zap_iter_next(it, &k, &kn, &v, &vn) == ZAP_OK; i++)
+        CHECK(i < 5 && kn == strlen(sorted[i]) &&
+              memcmp(k, sorted[i], kn) == 0);
+    CHECK_EQ(i, 5);
+    zap_iter_close(it);
+    /* Start between keys: "b\x00" -> b\x01 c \xff. */
+    REQUIRE(zap_iter_open(t, "it", NULL, 0, (const uint8_t *)"b\0", 2,
+                          &it) == ZAP_OK);
+    for (i = 6; zap_iter_next(it, &k, &kn, NULL, NULL) == ZAP_OK; i++)
+        CHECK(i < 9 && kn == strlen(sorted[i]) &&
+              memcmp(k, sorted[i], kn) == 0);
+    CHECK_EQ(i, 9);
+    zap_iter_close(it);
+    /* Prefix with no match, missing bucket. */
+    REQUIRE(zap_iter_open(t, "it", B("zz"), NULL, 0, &it) == ZAP_OK);
+    CHECK_EQ(zap_iter_next(it, &k, &kn, NULL, NULL), ZAP_ENOTFOUND);
+    zap_iter_close(it);
+    CHECK_EQ(zap_iter_open(t, "missing", NULL, 0, NULL, 0, &it),
+             ZAP_ENOTFOUND);
+    CHECK_EQ(zap_iter_open(t, "it", NULL, 3, NULL, 0, &it), ZAP_EINVAL);
+    zap_txn_abort(t);
+    zap_iter_close(NULL);
+    zap_close(db);
+}
+
+static void
+test_wrong_password_eauth_store_unchanged(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_db *db = zt_create(dir);
+    zap_opts o = zt_opts(ZAP_CREATE);
+    uint8_t *before, *after;
+    size_t bn, an;
+    uint8_t *v = NULL;
+    size_t n = 0;
+
+    REQUIRE(zap_put(db, "b", B("k"), B("v")) == ZAP_OK);
+    zap_close(db);
+    before = kt_read_all(kt_path(dir, "data.mdb"), &bn);
+    REQUIRE(before);
+    db = NULL;
+    CHECK_EQ(zap_open(dir, &o, P("test-passworD"), &db), ZAP_EAUTH);
+    CHECK(db == NULL);
+    CHECK_EQ(zap_open(dir, &o, P("test-password "), &db), ZAP_EAUTH);
+    CHECK_EQ(zap_open_key(dir, &o, zt_raw_key(1), &db), ZAP_EAUTH);
+    after = kt_read_all(kt_path(dir, "data.mdb"), &an);
+    REQUIRE(after);
+    CHECK(bn == an && memcmp(before, after, bn) == 0);
+    free(before);
+    free(after);
+    db = zt_reopen(dir, "test-password");
+    REQUIRE(db);
+    REQUIRE(zap_get(db, "b", B("k"), &v, &n) == ZAP_OK);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_raw_key_store_roundtrip_and_wrong_key(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_opts o = zt_opts(ZAP_CREATE);
+    zap_db *db = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    zap_stats st;
+
+    REQUIRE(zap_open_key(dir, &o, zt_raw_key(7), &db) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k"), B("raw")) == ZAP_OK);
+    REQUIRE(zap_get_stats(db, &st) == ZAP_OK);
+    CHECK(strcmp(st.kdf, "raw") == 0);
+    zap_close(db);
+    db = NULL;
+    CHECK_EQ(zap_open_key(dir, &o, zt_raw_key(8), &db), ZAP_EAUTH);
+    CHECK_EQ(zap_open(dir, &o, P("password"), &db), ZAP_EAUTH);
+    REQUIRE(zap_open_key(dir, &o, zt_raw_key(7), &db) == ZAP_OK);
+    REQUIRE(zap_get(db, "b", B("k"), &v, &n) == ZAP_OK);
+    CHECK(n == 3 && memcmp(v, "raw", 3) == 0);
+    zap_free(v, n);
+    zap_close(db);
+}
+
+static void
+test_default_kdf_cost_is_argon2id_moderate(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "s");
+    zap_opts o;
+    zap_db *db = NULL;
+    zap_stats st;
+
+    zap_opts_default(&o);
+    CHECK_EQ(o.kdf_opslimit, 3);
+    CHECK_EQ(o.kdf_memlimit, 64u * 1024 * 1024);
+    CHECK_EQ(o.sync, ZAP_SYNC_FULL);
+    o.flags = ZAP_CREATE;
+    o.map_size = 64u << 20;
+    o.kdf_opslimit = 0; /* 0 also means the default */
+    o.kdf_memlimit = 0;
+    REQUIRE(zap_open(dir, &o, P("pw"), &db) == ZAP_OK);
+    REQUIRE(zap_get_stats(db, &st) == ZAP_OK);
+    CHECK(strcmp(st.kdf, "argon2id") == 0);
+    CHECK_EQ(st.kdf_opslimit, 3);
+    CHECK_EQ(st.kdf_memlimit, 64u * 1024 * 1024);
+    zap_close(db);
+}
+
+static void
+test_stats_counts_records_and_buckets(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_stats st;
+
+    REQUIRE(zap_put(db, "a", B("1"), B("x")) == ZAP_OK);
+    REQUIRE(zap_put(db, "a", B("2"), B("x")) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("1"), B("x")) == ZAP_OK);
+    REQUIRE(zap_bucket_create(db, "c") == ZAP_OK);
+    REQUIRE(zap_get_stats(db, &st) == ZAP_OK);
+    CHECK_EQ(st.records, 3);
+    CHECK_EQ(st.buckets, 3);
+    CHECK_EQ(st.dek_generation, 1);
+    CHECK_EQ(st.format_version, 1);
+    CHECK(st.page_size >= 4096);
+    CHECK(st.file_bytes >= st.page_size * 2);
+    CHECK_EQ(st.map_bytes, 256u << 20);
+    CHECK(st.tree_depth >= 1);
+    CHECK(strcmp(st.kdf, "argon2id") == 0);
+    CHECK_EQ(st.kdf_opslimit, 1);
+    CHECK_EQ(st.kdf_memlimit, 8192);
+    CHECK_EQ(zap_get_stats(db, NULL), ZAP_EINVAL);
+    zap_close(db);
+}
+
+static const kt_case cases[] = {
+    KT_CASE(test_strerror_every_code_has_message),
+    KT_CASE(test_open_missing_store_without_create_enostore),
+    KT_CASE(test_open_bad_arguments_einval),
+    KT_CASE(test_open_excl_existing_store_eexist),
+    KT_CASE(test_put_get_roundtrip_returns_value),
+    KT_CASE(test_put_persists_across_reopen),
+    KT_CASE(test_put_empty_value_roundtrips),
+    KT_CASE(test_put_bad_key_or_bucket_rejected),
+    KT_CASE(test_binary_keys_with_nul_are_distinct),
+    KT_CASE(test_max_size_key_roundtrips),
+    KT_CASE(test_max_size_value_roundtrips),
+    KT_CASE(test_buckets_create_list_drop),
+    KT_CASE(test_many_buckets_are_isolated),
+    KT_CASE(test_txn_abort_leaves_nothing),
+    KT_CASE(test_txn_commit_applies_all_buckets),
+    KT_CASE(test_read_txn_write_calls_erdonly),
+    KT_CASE(test_rdonly_store_refuses_writes),
+    KT_CASE(test_snapshot_does_not_see_later_commit),
+    KT_CASE(test_iter_sorted_prefix_and_start),
+    KT_CASE(test_wrong_password_eauth_store_unchanged),
+    KT_CASE(test_raw_key_store_roundtrip_and_wrong_key),
+    KT_CASE(test_default_kdf_cost_is_argon2id_moderate),
+    KT_CASE(test_stats_counts_records_and_buckets),
+};
+
+const kt_case zt_ops_cases[] = {KT_CASE(test_strerror_every_code_has_message)};
+const size_t zt_ops_count = 1;
+
+int
+main(int argc, char **argv)
+{
+    return kt_main(argc, argv, cases, KT_COUNT(cases));
+}
