@@ -125,6 +125,14 @@ hsm_err hsm_spki_mldsa_encode(hsm_alg alg, const uint8_t *pk, size_t pk_len,
 hsm_err hsm_spki_mldsa_decode(const uint8_t *der, size_t der_len,
                               hsm_alg *alg, const uint8_t **pk,
                               size_t *pk_len);
+/* hsm_verify_with_public_key for a precomputed SHA-256 digest (ECDSA and
+ * RSA algorithms only). */
+hsm_err hsm_verify_digest_with_public_key(hsm_alg alg, const uint8_t *spki,
+                                          size_t spki_len,
+                                          const uint8_t *digest,
+                                          size_t digest_len,
+                                          const uint8_t *sig, size_t sig_len,
+                                          bool *valid);
 /* Map a ZapDB error (zap_err as int) to hsm_err. */
 hsm_err hsm_err_from_zap(int zerr);
 
