@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Keccak-f[1600] and the FIPS 202 sponge functions.
+ *
+ * The permutation keeps the 25 lanes in local variables and runs the
+ * theta, rho, pi, chi and iota steps (FIPS 202 sections 3.2.1-3.2.5) as
+ * straight-line code; the rotation offsets of Table 2 and the round
+ * constants of Algorithm 5/6 were computed from the algorithms in the
+ * standard. Bytes map to lanes little-endian (section B.1). The code has
+ * no data-dependent branches or table indices. */
+#include "keccak.h"
+
+#include <string.h>
+
+#include "kc.h"
+
+#define ROL64(x, n) (((x) << (n)) | ((x) >> (64 - (n))))
+
+/* RC[ir] for ir = 0..23 (FIPS 202 Algorithm 6, step 2). */
+static const uint64_t keccak_rc[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL,
+    0x8000000080008000ULL, 0x000000000000808bULL, 0x0000000080000001ULL,
+    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008aULL,
+    0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
+    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL,
+    0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
+    0x000000000000800aULL, 0x800000008000000aULL, 0x8000000080008081ULL,
+    0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+};
+
+void
+kms_keccak_f1600(uint64_t s[25])
+{
+    uint64_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4];
+    uint64_t a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9];
+    uint64_t a10 = s[10], a11 = s[11], a12 = s[12], a13 = s[13], a14 = s[14];
+    uint64_t a15 = s[15], a16 = s[16], a17 = s[17], a18 = s[18], a19 = s[19];
+    uint64_t a20 = s[20], a21 = s[21], a22 = s[22], a23 = s[23], a24 = s[24];
+    uint64_t b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14;
+    uint64_t b15, b16, b17, b18, b19, b20, b21, b22, b23, b24;
+    uint64_t c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+
+    for (int r = 0; r < 24; r++) {
+        /* theta (3.2.1), rho (3.2.2) + pi (3.2.3) into b, chi (3.2.4) */
+        c0 = a0 ^ a5 ^ a10 ^ a15 ^ a20;
+        c1 = a1 ^ a6 ^ a11 ^ a16 ^ a21;
+        c2 = a2 ^ a7 ^ a12 ^ a17 ^ a22;
+        c3 = a3 ^ a8 ^ a13 ^ a18 ^ a23;
+        c4 = a4 ^ a9 ^ a14 ^ a19 ^ a24;
+        d0 = c4 ^ ROL64(c1, 1);
+        d1 = c0 ^ ROL64(c2, 1);
+        d2 = c1 ^ ROL64(c3, 1);
+        d3 = c2 ^ ROL64(c4, 1);
+        d4 = c3 ^ ROL64(c0, 1);
+        b0 = a0 ^ d0;
+        b10 = ROL64(a1 ^ d1, 1);
+        b20 = ROL64(a2 ^ d2, 62);
+        b5 = ROL64(a3 ^ d3, 28);
+        b15 = ROL64(a4 ^ d4, 27);
+        b16 = ROL64(a5 ^ d0, 36);
+        b1 = ROL64(a6 ^ d1, 44);
+        b11 = ROL64(a7 ^ d2, 6);
+        b21 = ROL64(a8 ^ d3, 55);
+        b6 = ROL64(a9 ^ d4, 20);
+        b7 = ROL64(a10 ^ d0, 3);
+        b17 = ROL64(a11 ^ d1, 10);
+        b2 = ROL64(a12 ^ d2, 43);
+        b12 = ROL64(a13 ^ d3, 25);
+        b22 = ROL64(a14 ^ d4, 39);
+        b23 = ROL64(a15 ^ d0, 41);
+        b8 = ROL64(a16 ^ d1, 45);
+        b18 = ROL64(a17 ^ d2, 15);
+        b3 = ROL64(a18 ^ d3, 21);
+        b13 = ROL64(a19 ^ d4, 8);
+        b14 = ROL64(a20 ^ d0, 18);
+        b24 = ROL64(a21 ^ d1, 2);
+        b9 = ROL64(a22 ^ d2, 61);
+        b19 = ROL64(a23 ^ d3, 56);
+        b4 = ROL64(a24 ^ d4, 14);
+        a0 = b0 ^ (~b1 & b2);
+        a1 = b1 ^ (~b2 & b3);
+        a2 = b2 ^ (~b3 & b4);
+        a3 = b3 ^ (~b4 & b0);
+        a4 = b4 ^ (~b0 & b1);
+        a5 = b5 ^ (~b6 & b7);
+        a6 = b6 ^ (~b7 & b8);
+        a7 = b7 ^ (~b8 & b9);
+        a8 = b8 ^ (~b9 & b5);
+        a9 = b9 ^ (~b5 & b6);
+        a10 = b10 ^ (~b11 & b12);
+        a11 = b11 ^ (~b12 & b13);
+        a12 = b12 ^ (~b13 & b14);
+        a13 = b13 ^ (~b14 & b10);
+        a14 = b14 ^ (~b10 & b11);
+        a15 = b15 ^ (~b16 & b17);
+        a16 = b16 ^ (~b17 & b18);
+        a17 = b17 ^ (~b18 & b19);
+        a18 = b18 ^ (~b19 & b15);
+        a19 = b19 ^ (~b15 & b16);
+        a20 = b20 ^ (~b21 & b22);
+        a21 = b21 ^ (~b22 & b23);
+        a22 = b22 ^ (~b23 & b24);
+        a23 = b23 ^ (~b24 & b20);
+        a24 = b24 ^ (~b20 & b21);
+        /* iota (3.2.5) */
+        a0 ^= keccak_rc[r];
+    }
+    s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3, s[4] = a4;
+    s[5] = a5, s[6] = a6, s[7] = a7, s[8] = a8, s[9] = a9;
+    s[10] = a10, s[11] = a11, s[12] = a12, s[13] = a13, s[14] = a14;
+    s[15] = a15, s[16] = a16, s[17] = a17, s[18] = a18, s[19] = a19;
+    s[20] = a20, s[21] = a21, s[22] = a22, s[23] = a23, s[24] = a24;
+}
+
+static uint64_t
+load64_le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void
+store64_le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+keccak_init(kms_keccak_ctx *c, size_t rate, uint8_t dsep)
+{
+    memset(c->s, 0, sizeof c->s);
+    c->rate = rate;
+    c->pos = 0;
+    c->dsep = dsep;
+    c->squeezing = 0;
+}
+
+/* XOR one byte into the state at byte offset `i` (< rate). */
+static inline void
+xor_byte(uint64_t *s, size_t i, uint8_t b)
+{
+    s[i / 8] ^= (uint64_t)b << (8 * (i % 8));
+}
+
+static void
+keccak_absorb(kms_keccak_ctx *c, const uint8_t *in, size_t in_len)
+{
+    if (c->squeezing || in_len == 0)
+        return;
+    /* Fill a partial block byte by byte. */
+    while (c->pos != 0 && in_len > 0) {
+        xor_byte(c->s, c->pos++, *in++);
+        in_len--;
+        if (c->pos == c->rate) {
+            kms_keccak_f1600(c->s);
+            c->pos = 0;
+        }
+    }
+    /* Whole blocks, a lane at a time. */
+    while (in_len >= c->rate) {
+        for (size_t i = 0; i < c->rate / 8; i++)
+            c->s[i] ^= load64_le(in + 8 * i);
+        kms_keccak_f1600(c->s);
+        in += c->rate;
+        in_len -= c->rate;
+    }
+    while (in_len > 0) {
+        xor_byte(c->s, c->pos++, *in++);
+        in_len--;
+    }
+}
+
+/* pad10*1 with the domain bits (FIPS 202 section 5.1 and 6.1/6.2), then
+ * switch to squeezing with a fresh block. */
+static void
+keccak_finalize(kms_keccak_ctx *c)
+{
+    if (c->squeezing)
+        return;
+    xor_byte(c->s, c->pos, c->dsep);
+    xor_byte(c->s, c->rate - 1, 0x80);
+    kms_keccak_f1600(c->s);
+    c->pos = 0;
+    c->squeezing = 1;
+}
+
+static void
+keccak_squeeze(kms_keccak_ctx *c, uint8_t *out, size_t out_len)
+{
+    keccak_finalize(c);
+    while (out_len > 0) {
+        if (c->pos == c->rate) {
+            kms_keccak_f1600(c->s);
+            c->pos = 0;
+        }
+        if (c->pos == 0 && out_len >= c->rate) {
+            for (size_t i = 0; i < c->rate / 8; i++)
+                store64_le(out + 8 * i, c->s[i]);
+            out += c->rate;
+            out_len -= c->rate;
+            c->pos = c->rate;
+            continue;
+        }
+        *out++ = (uint8_t)(c->s[c->pos / 8] >> (8 * (c->pos % 8)));
+        c->pos++;
+        out_len--;
+    }
+}
+
+void
+kms_shake128_init(kms_keccak_ctx *c)
+{
+    keccak_init(c, KMS_SHAKE128_RATE, 0x1F);
+}
+
+void
+kms_shake256_init(kms_keccak_ctx *c)
+{
+    keccak_init(c, KMS_SHAKE256_RATE, 0x1F);
+}
+
+void
+kms_shake_absorb(kms_keccak_ctx *c, const uint8_t *in, size_t in_len)
+{
+    keccak_absorb(c, in, in_len);
+}
+
+void
+kms_shake_squeeze(kms_keccak_ctx *c, uint8_t *out, size_t out_len)
+{
+    keccak_squeeze(c, out, out_len);
+}
+
+void
+kms_shake_squeeze_blocks(kms_keccak_ctx *c, uint8_t *out, size_t nblocks)
+{
+    keccak_squeeze(c, out, nblocks * c->rate);
+}
+
+void
+kms_sha3_256_init(kms_keccak_ctx *c)
+{
+    keccak_init(c, KMS_SHA3_256_RATE, 0x06);
+}
+
+void
+kms_sha3_512_init(kms_keccak_ctx *c)
+{
+    keccak_init(c, KMS_SHA3_512_RATE, 0x06);
+}
+
+void
+kms_sha3_update(kms_keccak_ctx *c, const uint8_t *in, size_t in_len)
+{
+    keccak_absorb(c, in, in_len);
+}
+
+void
+kms_sha3_256_final(kms_keccak_ctx *c, uint8_t out[32])
+{
+    keccak_squeeze(c, out, 32);
+    kms_keccak_wipe(c);
+}
+
+void
+kms_sha3_512_final(kms_keccak_ctx *c, uint8_t out[64])
+{
+    keccak_squeeze(c, out, 64);
+    kms_keccak_wipe(c);
+}
+
+void
+kms_sha3_256(const uint8_t *in, size_t in_len, uint8_t out[32])
+{
+    kms_keccak_ctx c;
+    kms_sha3_256_init(&c);
+    keccak_absorb(&c, in, in_len);
+    kms_sha3_256_final(&c, out);
+}
+
+void
+kms_sha3_512(const uint8_t *in, size_t in_len, uint8_t out[64])
+{
+    kms_keccak_ctx c;
+    kms_sha3_512_init(&c);
+    keccak_absorb(&c, in, in_len);
+    kms_sha3_512_final(&c, out);
+}
+
+void
+kms_shake128(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+{
+    kms_keccak_ctx c;
+    kms_shake128_init(&c);
+    keccak_absorb(&c, in, in_len);
+    keccak_squeeze(&c, out, out_len);
+    kms_keccak_wipe(&c);
+}
+
+void
+kms_shake256(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+{
+    kms_keccak_ctx c;
+    kms_shake256_init(&c);
+    keccak_absorb(&c, in, in_len);
+    keccak_squeeze(&c, out, out_len);
+    kms_keccak_wipe(&c);
+}
+
+void
+kms_keccak_wipe(kms_keccak_ctx *c)
+{
+    kc_wipe(c, sizeof *c);
+}

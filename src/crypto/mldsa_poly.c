@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ML-DSA polynomial arithmetic, NTT, rounding, sampling and bit packing
+ * (FIPS 204 sections 7.1-7.5 and Appendix B).
+ *
+ * Constant-time rules kept here: no branch and no table index depends on a
+ * secret coefficient. Reductions are shifts and multiplications; Decompose
+ * divides by 2*gamma2 with a multiply-shift whose exactness the unit tests
+ * check over every input; the rejection samplers for secret polynomials
+ * reveal only each sample's accept/reject decision (FIPS 204 section 3.6.2
+ * treats those as non-sensitive), declassified through KMS_CT_DECLASSIFY. */
+#include "mldsa_int.h"
+
+#include <string.h>
+
+#include "keccak.h"
+#include "kc.h"
+#include "mldsa_ct.h"
+
+/* zetas[k] = 1753^BitRev8(k) * 2^32 mod q, centered (Appendix B, in the
+ * Montgomery domain so that one Montgomery reduction gives zeta * a). */
+static const int32_t mldsa_zetas[MLDSA_N] = {
+    -4186625, 25847, -2608894, -518909, 237124, -777960,
+    -876248, 466468, 1826347, 2353451, -359251, -2091905,
+    3119733, -2884855, 3111497, 2680103, 2725464, 1024112,
+    -1079900, 3585928, -549488, -1119584, 2619752, -2108549,
+    -2118186, -3859737, -1399561, -3277672, 1757237, -19422,
+    4010497, 280005, 2706023, 95776, 3077325, 3530437,
+    -1661693, -3592148, -2537516, 3915439, -3861115, -3043716,
+    3574422, -2867647, 3539968, -300467, 2348700, -539299,
+    -1699267, -1643818, 3505694, -3821735, 3507263, -2140649,
+    -1600420, 3699596, 811944, 531354, 954230, 3881043,
+    3900724, -2556880, 2071892, -2797779, -3930395, -1528703,
+    -3677745, -3041255, -1452451, 3475950, 2176455, -1585221,
+    -1257611, 1939314, -4083598, -1000202, -3190144, -3157330,
+    -3632928, 126922, 3412210, -983419, 2147896, 2715295,
+    -2967645, -3693493, -411027, -2477047, -671102, -1228525,
+    -22981, -1308169, -381987, 1349076, 1852771, -1430430,
+    -3343383, 264944, 508951, 3097992, 44288, -1100098,
+    904516, 3958618, -3724342, -8578, 1653064, -3249728,
+    2389356, -210977, 759969, -1316856, 189548, -3553272,
+    3159746, -1851402, -2409325, -177440, 1315589, 1341330,
+    1285669, -1584928, -812732, -1439742, -3019102, -3881060,
+    -3628969, 3839961, 2091667, 3407706, 2316500, 3817976,
+    -3342478, 2244091, -2446433, -3562462, 266997, 2434439,
+    -1235728, 3513181, -3520352, -3759364, -1197226, -3193378,
+    900702, 1859098, 909542, 819034, 495491, -1613174,
+    -43260, -522500, -655327, -3122442, 2031748, 3207046,
+    -3556995, -525098, -768622, -3595838, 342297, 286988,
+    -2437823, 4108315, 3437287, -3342277, 1735879, 203044,
+    2842341, 2691481, -2590150, 1265009, 4055324, 1247620,
+    2486353, 1595974, -3767016, 1250494, 2635921, -3548272,
+    -2994039, 1869119, 1903435, -1050970, -1333058, 1237275,
+    -3318210, -1430225, -451100, 1312455, 3306115, -1962642,
+    -1279661, 1917081, -2546312, -1374803, 1500165, 777191,
+    2235880, 3406031, -542412, -2831860, -1671176, -1846953,
+    -2584293, -3724270, 594136, -3776993, -2013608, 2432395,
+    2454455, -164721, 1957272, 3369112, 185531, -1207385,
+    -3183426, 162844, 1616392, 3014001, 810149, 1652634,
+    -3694233, -1799107, -3038916, 3523897, 3866901, 269760,
+    2213111, -975884, 1717735, 472078, -426683, 1723600,
+    -1803090, 1910376, -1667432, -1104333, -260646, -3833893,
+    -2939036, -2235985, -420899, -2286327, 183443, -976891,
+    1612842, -3545687, -554416, 3919660, -48306, -1362209,
+    3937738, 1400424, -846154, 1976782,
+};
+
+/* 2^64 / 256 mod q: the inverse NTT's scaling by 256^-1 combined with the
+ * Montgomery factor left by the pointwise product (Algorithm 42, line 21). */
+#define MLDSA_INVNTT_F 41978
+
+void
+kms_mldsa_ntt(mldsa_poly *a)
+{
+    unsigned m = 0;
+
+    /* Algorithm 41: Cooley-Tukey butterflies, len = 128 .. 1. */
+    for (unsigned len = 128; len >= 1; len >>= 1) {
+        for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
+            int64_t z = mldsa_zetas[++m];
+            for (unsigned j = start; j < start + len; j++) {
+                int32_t t = mldsa_mont_reduce(z * a->c[j + len]);
+                a->c[j + len] = a->c[j] - t;
+                a->c[j] = a->c[j] + t;
+            }
+        }
+    }
+}
+
+void
+kms_mldsa_invntt(mldsa_poly *a)
+{
+    unsigned m = MLDSA_N;
+
+    /* Bring every coefficient below q so that the 8 levels of additions
+     * stay below 2^31 (256 * 6283008 < 2^31). */
+    for (unsigned j = 0; j < MLDSA_N; j++)
+        a->c[j] = mldsa_reduce32(a->c[j]);
+    /* Algorithm 42: Gentleman-Sande butterflies, len = 1 .. 128. */
+    for (unsigned len = 1; len < MLDSA_N; len <<= 1) {
+        for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
+            int64_t z = -mldsa_zetas[--m];
+            for (unsigned j = start; j < start + len; j++) {
+                int32_t t = a->c[j];
+                a->c[j] = t + a->c[j + len];
+                a->c[j + len] = mldsa_mont_reduce(z * (t - a->c[j + len]));
+            }
+        }
+    }
+    for (unsigned j = 0; j < MLDSA_N; j++)
+        a->c[j] = mldsa_mont_reduce((int64_t)MLDSA_INVNTT_F * a->c[j]);
+}
+
+void
+kms_mldsa_poly_pointwise(mldsa_poly *r, const mldsa_poly *a,
+                         const mldsa_poly *b)
+{
+    for (unsigned i = 0; i < MLDSA_N; i++)
+        r->c[i] = mldsa_mont_reduce((int64_t)a->c[i] * b->c[i]);
+}
+
+void
+kms_mldsa_poly_pointwise_acc(mldsa_poly *r, const mldsa_poly *a,
+                             const mldsa_poly *b)
+{
+    for (unsigned i = 0; i < MLDSA_N; i++)
+        r->c[i] += mldsa_mont_reduce((int64_t)a->c[i] * b->c[i]);
+}
+
+/* ---- rounding (section 7.4) ------------------------------------------- */
+
+int32_t
+kms_mldsa_power2round(int32_t a, int32_t *r0)
+{
+    /* r1 = ceil((a - 2^12) / 2^13), so that r0 lies in (-2^12, 2^12]. */
+    int32_t r1 = (a + (1 << (MLDSA_D - 1)) - 1) >> MLDSA_D;
+    *r0 = a - r1 * (1 << MLDSA_D);
+    return r1;
+}
+
+int32_t
+kms_mldsa_decompose(int32_t gamma2, int32_t a, int32_t *r0)
+{
+    int32_t r1, m, wrap;
+
+    /* r1 = floor((a + gamma2 - 1) / (2 gamma2)) puts r0 in (-gamma2,
+     * gamma2]. 2 gamma2 = 2^9 * 1023 or 2^11 * 93: shift out the power of
+     * two, then divide by a multiply-shift that is exact over the whole
+     * range (x < 2^15, resp. x < 4140). The branch is on the public
+     * parameter set only. */
+    if (gamma2 == (MLDSA_Q - 1) / 32) {
+        int32_t x = (a + gamma2 - 1) >> 9;
+        r1 = (x * 32801) >> 25;
+        m = 16;
+    } else {
+        int32_t x = (a + gamma2 - 1) >> 11;
+        r1 = (x * 5638) >> 19;
+        m = 44;
+    }
+    *r0 = a - r1 * 2 * gamma2;
+    /* Algorithm 36 lines 3-5: r+ - r0 = q - 1 means r1 = m; it becomes 0
+     * and r0 drops by one. wrap is all ones exactly then. */
+    wrap = -(int32_t)((((uint32_t)(r1 ^ m)) - 1u) >> 31);
+    r1 &= ~wrap;
+    *r0 -= wrap & 1;
+    return r1;
+}
+
+int32_t
+kms_mldsa_use_hint(int32_t gamma2, int32_t a, unsigned h)
+{
+    int32_t r0, r1 = kms_mldsa_decompose(gamma2, a, &r0);
+    int32_t m = gamma2 == (MLDSA_Q - 1) / 32 ? 16 : 44;
+
+    /* Verification only: a and h are public. */
+    if (!h)
+        return r1;
+    if (r0 > 0)
+        return r1 + 1 == m ? 0 : r1 + 1;
+    return r1 == 0 ? m - 1 : r1 - 1;
+}
+
+/* ---- sampling (section 7.3) ------------------------------------------- */
+
+void
+kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
+                       uint8_t r)
+{
+    kms_keccak_ctx ctx;
+    uint8_t seed[34];
+    uint8_t buf[5 * KMS_SHAKE128_RATE];
+    size_t buf_len = sizeof buf, pos = 0;
+    unsigned ctr = 0;
+
+    memcpy(seed, rho, 32);
+    seed[32] = s;
+    seed[33] = r;
+    kms_shake128_init(&ctx);
+    kms_shake_absorb(&ctx, seed, sizeof seed);
+    /* 5 blocks give 280 candidates; 256 are needed, each accepted with
+     * probability q / 2^23. Blocks are multiples of 3 bytes. */
+    kms_shake_squeeze_blocks(&ctx, buf, 5);
+    while (ctr < MLDSA_N) {
+        uint32_t t;
+        if (pos == buf_len) {
+            kms_shake_squeeze_blocks(&ctx, buf, 1);
+            buf_len = KMS_SHAKE128_RATE;
+            pos = 0;
+        }
+        /* CoeffFromThreeBytes (Algorithm 14): top bit of b2 cleared. */
+        t = (uint32_t)buf[pos] | (uint32_t)buf[pos + 1] << 8 |
+            (uint32_t)(buf[pos + 2] & 0x7F) << 16;
+        pos += 3;
+        if (t < MLDSA_Q)
+            a->c[ctr++] = (int32_t)t;
+    }
+}
+
+/* CoeffFromHalfByte (Algorithm 15) without a secret branch: returns the
+ * coefficient and sets *ok to 1 when b is accepted. */
+static inline int32_t
+coeff_from_half_byte(uint32_t b, unsigned eta, uint32_t *ok)
+{
+    if (eta == 2) {
+        /* b mod 5 for b < 16 as b - 5 floor(b * 205 / 1024). */
+        *ok = (b - 15u) >> 31;
+        return 2 - (int32_t)(b - 5u * ((b * 205u) >> 10));
+    }
+    *ok = (b - 9u) >> 31;
+    return 4 - (int32_t)b;
+}
+
+void
+kms_mldsa_rej_bounded_poly(mldsa_poly *a, const uint8_t rhop[64],
+                           uint16_t idx, unsigned eta)
+{
+    kms_keccak_ctx ctx;
+    uint8_t seed[66];
+    uint8_t buf[2 * KMS_SHAKE256_RATE];
+    size_t buf_len = eta == 2 ? KMS_SHAKE256_RATE : 2 * KMS_SHAKE256_RATE;
+    size_t pos = 0;
+    unsigned ctr = 0;
+
+    memcpy(seed, rhop, 64);
+    seed[64] = (uint8_t)idx;
+    seed[65] = (uint8_t)(idx >> 8);
+    kms_shake256_init(&ctx);
+    kms_shake_absorb(&ctx, seed, sizeof seed);
+    kms_shake_squeeze_blocks(&ctx, buf, buf_len / KMS_SHAKE256_RATE);
+    while (ctr < MLDSA_N) {
+        uint32_t ok0, ok1;
+        int32_t z0, z1;
+        if (pos == buf_len) {
+            kms_shake_squeeze_blocks(&ctx, buf, 1);
+            buf_len = KMS_SHAKE256_RATE;
+            pos = 0;
+        }
+        z0 = coeff_from_half_byte(buf[pos] & 0x0Fu, eta, &ok0);
+        z1 = coeff_from_half_byte((uint32_t)buf[pos] >> 4, eta, &ok1);
+        pos++;
+        /* The accept/reject decisions may leak (section 3.6.2); the
+         * coefficient values do not: they are only stored. */
+        KMS_CT_DECLASSIFY(&ok0, sizeof ok0);
+        KMS_CT_DECLASSIFY(&ok1, sizeof ok1);
+        if (ok0)
+            a->c[ctr++] = z0;
+        if (ok1 && ctr < MLDSA_N)
+            a->c[ctr++] = z1;
+    }
+    kc_wipe(buf, sizeof buf);
+    kc_wipe(seed, sizeof seed);
+    kms_keccak_wipe(&ctx);
+}
+
+void
+kms_mldsa_expand_mask_poly(mldsa_poly *y, const uint8_t rhopp[64],
+                           uint16_t idx, const mldsa_params *prm)
+{
+    uint8_t seed[66];
+    uint8_t buf[32 * 20];
+    size_t len = 32u * prm->z_bits;
+
+    memcpy(seed, rhopp, 64);
+    seed[64] = (uint8_t)idx;
+    seed[65] = (uint8_t)(idx >> 8);
+    kms_shake256(seed, sizeof seed, buf, len);
+    kms_mldsa_unpack_bits(y->c, buf, prm->z_bits);
+    for (unsigned i = 0; i < MLDSA_N; i++)
+        y->c[i] = prm->gamma1 - y->c[i];
+    kc_wipe(buf, sizeof buf);
+    kc_wipe(seed, sizeof seed);
+}
+
+void
+kms_mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *ctilde,
+                         size_t ctilde_len, unsigned tau)
+{
+    kms_keccak_ctx ctx;
+    uint8_t buf[KMS_SHAKE256_RATE];
+    uint64_t signs = 0;
+    size_t pos = 8;
+
+    kms_shake256_init(&ctx);
+    kms_shake_absorb(&ctx, ctilde, ctilde_len);
+    kms_shake_squeeze_blocks(&ctx, buf, 1);
+    for (int i = 7; i >= 0; i--)
+        signs = (signs << 8) | buf[i];
+    memset(c->c, 0, sizeof c->c);
+    /* Algorithm 29: a Fisher-Yates style insertion of tau signs. */
+    for (unsigned i = MLDSA_N - tau; i < MLDSA_N; i++) {
+        unsigned j;
+        do {
+            if (pos == sizeof buf) {
+                kms_shake_squeeze_blocks(&ctx, buf, 1);
+                pos = 0;
+            }
+            j = buf[pos++];
+        } while (j > i);
+        c->c[i] = c->c[j];
+        c->c[j] = 1 - 2 * (int32_t)(signs & 1);
+        signs >>= 1;
+    }
+    kms_keccak_wipe(&ctx);
+}
+
+/* ---- bit packing (section 7.1) ---------------------------------------- */
+
+void
+kms_mldsa_pack_bits(uint8_t *out, const int32_t *v, unsigned bits)
+{
+    uint64_t acc = 0;
+    uint32_t mask = (1u << bits) - 1;
+    unsigned n = 0;
+    size_t o = 0;
+
+    for (unsigned i = 0; i < MLDSA_N; i++) {
+        acc |= (uint64_t)((uint32_t)v[i] & mask) << n;
+        n += bits;
+        while (n >= 8) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            n -= 8;
+        }
+    }
+}
+
+void
+kms_mldsa_unpack_bits(int32_t *v, const uint8_t *in, unsigned bits)
+{
+    uint64_t acc = 0;
+    uint32_t mask = (1u << bits) - 1;
+    unsigned n = 0;
+    size_t o = 0;
+
+    for (unsigned i = 0; i < MLDSA_N; i++) {
+        while (n < bits) {
+            acc |= (uint64_t)in[o++] << n;
+            n += 8;
+        }
+        v[i] = (int32_t)(acc & mask);
+        acc >>= bits;
+        n -= bits;
+    }
+}
