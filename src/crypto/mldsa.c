@@ -7,6 +7,7 @@
  * small thread stacks; it is wiped before it is freed. */
 #include "mldsa.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,19 +106,23 @@ typedef struct {
 /* Everything the three algorithms need, in one heap block. */
 typedef struct {
     mldsa_poly a[MLDSA_KMAX * MLDSA_LMAX]; /* A-hat, row-major k x l */
-    mldsa_poly s1[MLDSA_LMAX];             /* NTT(s1) when signing */
-    mldsa_poly s2[MLDSA_KMAX];             /* NTT(s2) when signing */
-    mldsa_poly t0[MLDSA_KMAX];             /* NTT(t0) when signing */
+    mldsa_poly s1[MLDSA_LMAX];             /* s1 (plain coefficients) */
+    mldsa_poly s2[MLDSA_KMAX];             /* s2 */
+    mldsa_poly t0[MLDSA_KMAX];             /* t0 */
+    mldsa_poly w1[MLDSA_KMAX];             /* HighBits(w) */
     mldsa_poly y[MLDSA_LMAX];              /* y, then z */
     mldsa_poly yhat[MLDSA_LMAX];
     mldsa_poly w[MLDSA_KMAX];              /* w, then w - cs2 */
-    mldsa_poly tmp[MLDSA_KMAX];            /* t, cs2, ct0, ... */
+    mldsa_poly cs;                         /* c s1, c s2, c t0 */
     mldsa_poly h[MLDSA_KMAX];              /* hint bits */
     mldsa_poly c;
+    mldsa_challenge ch;
     uint8_t w1enc[MLDSA_KMAX * 32 * 6];
     uint8_t rho[32], key[32], tr[64], mu[64], rhopp[64];
     uint8_t ctilde[64];
 } mldsa_ws;
+
+_Static_assert(sizeof(mldsa_ws) < 128 * 1024, "workspace above mmap threshold");
 
 static mldsa_ws *
 ws_new(void)
@@ -125,10 +130,16 @@ ws_new(void)
     return calloc(1, sizeof(mldsa_ws));
 }
 
+/* Everything after the public matrix A may hold secrets. The block stays
+ * below glibc's mmap threshold (128 KiB) so that it is recycled, not
+ * mapped and faulted in on every call. */
 static void
 ws_free(mldsa_ws *ws)
 {
-    kc_free_wipe(ws, sizeof *ws);
+    if (!ws)
+        return;
+    kc_wipe(ws->s1, sizeof *ws - offsetof(mldsa_ws, s1));
+    free(ws);
 }
 
 /* A-hat = ExpandA(rho) (Algorithm 32). */
@@ -240,7 +251,7 @@ keygen_internal(const mldsa_params *prm, const uint8_t seed[32], uint8_t *pk,
     mldsa_ws *ws = ws_new();
     uint8_t in[34], out[128];
     mldsa_poly *s1 = ws ? ws->y : NULL, *s2 = ws ? ws->w : NULL;
-    mldsa_poly *t = ws ? ws->tmp : NULL, *t1 = ws ? ws->h : NULL;
+    mldsa_poly *t = ws ? ws->t0 : NULL, *t1 = ws ? ws->h : NULL;
     kms_mldsa_err rc = KMS_MLDSA_EINTERNAL;
 
     ENSURE(ws, KMS_MLDSA_ENOMEM);
@@ -313,7 +324,7 @@ kms_mldsa_keygen(kms_mldsa_param p, uint8_t *pk, size_t pk_cap, uint8_t *sk,
 
 /* ---- private key decoding (Algorithm 25) ------------------------------- */
 
-/* Unpack `count` eta-packed polynomials into NTT form; *bad collects, in
+/* Unpack `count` eta-packed polynomials; *bad collects, in
  * constant time, whether any coefficient lies outside [-eta, eta]. */
 static const uint8_t *
 unpack_eta(const mldsa_params *prm, const uint8_t *p, mldsa_poly *out,
@@ -327,12 +338,11 @@ unpack_eta(const mldsa_params *prm, const uint8_t *p, mldsa_poly *out,
             *bad |= (uint32_t)(max - out[i].c[j]) >> 31;
             out[i].c[j] = (int32_t)prm->eta - out[i].c[j];
         }
-        kms_mldsa_ntt(&out[i]);
     }
     return p;
 }
 
-/* Decode sk into ws (rho, K, tr, and NTT(s1), NTT(s2), NTT(t0)). Only the
+/* Decode sk into ws (rho, K, tr, s1, s2, t0). Only the
  * final "malformed" verdict is revealed. */
 static kms_mldsa_err
 sk_decode(const mldsa_params *prm, const uint8_t *sk, mldsa_ws *ws)
@@ -349,7 +359,6 @@ sk_decode(const mldsa_params *prm, const uint8_t *sk, mldsa_ws *ws)
         kms_mldsa_unpack_bits(ws->t0[i].c, p, MLDSA_D);
         for (unsigned j = 0; j < MLDSA_N; j++)
             ws->t0[i].c[j] = (1 << (MLDSA_D - 1)) - ws->t0[i].c[j];
-        kms_mldsa_ntt(&ws->t0[i]);
     }
     KMS_CT_DECLASSIFY(&bad, sizeof bad);
     /* rho and tr are public (rho is in pk, tr = H(pk)). */
@@ -391,11 +400,18 @@ sig_encode(const mldsa_params *prm, mldsa_ws *ws, uint8_t *sig)
 }
 
 /* One iteration of the rejection loop (lines 11-31) for counter kappa.
- * Returns 1 when (z, h) is accepted and left in ws->y and ws->h. */
+ * Returns 1 when (z, h) is accepted and left in ws->y and ws->h.
+ *
+ * c is sparse and public (see below), so <<c s1>>, <<c s2>> and <<c t0>>
+ * are computed exactly by additions at c's positions instead of NTTs
+ * (the same products, FIPS 204 section 3.6.4 allows any equivalent
+ * computation). The checks abort the attempt as soon as one fails: this
+ * reveals which check rejected, as in the reference implementation, and
+ * nothing about the secret beyond that decision. */
 static int
 sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
 {
-    mldsa_poly *cs = ws->tmp;
+    mldsa_poly *cs = &ws->cs;
     uint32_t reject = 0, hints = 0;
     int32_t g2 = prm->gamma2;
     size_t w1_len;
@@ -407,33 +423,34 @@ sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
         kms_mldsa_ntt(&ws->yhat[r]);
     }
     matrix_mul(prm, ws, ws->yhat, ws->w);
-    /* w1 = HighBits(w) into h (as scratch), then ctilde (lines 13-15). */
+    /* w1 = HighBits(w), ctilde = H(mu || w1Encode(w1)) (lines 13-15). */
     for (unsigned i = 0; i < prm->k; i++)
         for (unsigned j = 0; j < MLDSA_N; j++) {
             int32_t r0;
             ws->w[i].c[j] = mldsa_freeze(ws->w[i].c[j]);
-            ws->h[i].c[j] = kms_mldsa_decompose(g2, ws->w[i].c[j], &r0);
+            ws->w1[i].c[j] = kms_mldsa_decompose(g2, ws->w[i].c[j], &r0);
         }
-    w1_len = w1_encode(prm, ws, ws->h);
+    w1_len = w1_encode(prm, ws, ws->w1);
     challenge_hash(prm, ws, w1_len, ws->ctilde);
     /* ctilde is published if this attempt is accepted and discarded
-     * otherwise; SampleInBall may therefore branch on it. */
+     * otherwise; SampleInBall and the sparse products may branch on it. */
     KMS_CT_DECLASSIFY(ws->ctilde, prm->ctilde_len);
     kms_mldsa_sample_in_ball(&ws->c, ws->ctilde, prm->ctilde_len, prm->tau);
-    kms_mldsa_ntt(&ws->c);
-    /* z = y + <<c s1>>, ||z|| < gamma1 - beta (lines 18-23). */
+    kms_mldsa_challenge_from_poly(&ws->ch, &ws->c);
+    /* z = y + <<c s1>>, ||z|| < gamma1 - beta (lines 18-23); z is exact. */
     for (unsigned r = 0; r < prm->l; r++) {
-        kms_mldsa_poly_pointwise(&cs[0], &ws->c, &ws->s1[r]);
-        kms_mldsa_invntt(&cs[0]);
+        kms_mldsa_poly_mul_challenge(&cs[0], &ws->ch, &ws->s1[r]);
         for (unsigned j = 0; j < MLDSA_N; j++) {
-            ws->y[r].c[j] = mldsa_center(ws->y[r].c[j] + cs[0].c[j]);
+            ws->y[r].c[j] += cs[0].c[j];
             reject |= mldsa_exceeds(ws->y[r].c[j], prm->gamma1 - prm->beta);
         }
     }
+    KMS_CT_DECLASSIFY(&reject, sizeof reject);
+    if (reject)
+        return 0;
     /* r0 = LowBits(w - <<c s2>>), ||r0|| < gamma2 - beta. */
     for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_poly_pointwise(&cs[0], &ws->c, &ws->s2[i]);
-        kms_mldsa_invntt(&cs[0]);
+        kms_mldsa_poly_mul_challenge(&cs[0], &ws->ch, &ws->s2[i]);
         for (unsigned j = 0; j < MLDSA_N; j++) {
             int32_t r0;
             ws->w[i].c[j] = mldsa_freeze(ws->w[i].c[j] - cs[0].c[j]);
@@ -441,18 +458,20 @@ sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
             reject |= mldsa_exceeds(r0, g2 - prm->beta);
         }
     }
-    /* <<c t0>>, ||ct0|| < gamma2, h = MakeHint(-ct0, w - cs2 + ct0) and
-     * at most omega ones (lines 25-28, Algorithm 39). Computed whatever
-     * the earlier checks said, so only the combined verdict is revealed. */
+    KMS_CT_DECLASSIFY(&reject, sizeof reject);
+    if (reject)
+        return 0;
+    /* ||<<c t0>>|| < gamma2 and h = MakeHint(-ct0, w - cs2 + ct0) with at
+     * most omega ones (lines 25-28, Algorithm 39). Since ||r0|| < gamma2 -
+     * beta passed, HighBits(w - cs2) = w1, so MakeHint compares w1 with
+     * HighBits(w - cs2 + ct0). */
     for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_poly_pointwise(&cs[0], &ws->c, &ws->t0[i]);
-        kms_mldsa_invntt(&cs[0]);
+        kms_mldsa_poly_mul_challenge(&cs[0], &ws->ch, &ws->t0[i]);
         for (unsigned j = 0; j < MLDSA_N; j++) {
-            int32_t r0, ct0 = mldsa_center(cs[0].c[j]);
+            int32_t r0, ct0 = cs[0].c[j];
             int32_t v = mldsa_freeze(ws->w[i].c[j] + ct0);
-            int32_t hb0 = kms_mldsa_decompose(g2, ws->w[i].c[j], &r0);
-            int32_t hb1 = kms_mldsa_decompose(g2, v, &r0);
-            uint32_t diff = (uint32_t)(hb0 ^ hb1);
+            int32_t hb = kms_mldsa_decompose(g2, v, &r0);
+            uint32_t diff = (uint32_t)(hb ^ ws->w1[i].c[j]);
             uint32_t hint = (diff | (0u - diff)) >> 31;
             ws->h[i].c[j] = (int32_t)hint;
             hints += hint;
@@ -585,11 +604,11 @@ verify_common(const mldsa_params *prm, const uint8_t *pk, size_t pk_len,
         kms_mldsa_ntt(&ws->y[r]);
     /* w'_approx = NTT^-1(A-hat o NTT(z) - NTT(c) o NTT(t1 * 2^d)). */
     for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_unpack_bits(ws->tmp[i].c, pk + 32 + 320 * i, 10);
+        kms_mldsa_unpack_bits(ws->t0[i].c, pk + 32 + 320 * i, 10);
         for (unsigned j = 0; j < MLDSA_N; j++)
-            ws->tmp[i].c[j] *= 1 << MLDSA_D;
-        kms_mldsa_ntt(&ws->tmp[i]);
-        kms_mldsa_poly_pointwise(&ws->tmp[i], &ws->c, &ws->tmp[i]);
+            ws->t0[i].c[j] *= 1 << MLDSA_D;
+        kms_mldsa_ntt(&ws->t0[i]);
+        kms_mldsa_poly_pointwise(&ws->t0[i], &ws->c, &ws->t0[i]);
     }
     for (unsigned i = 0; i < prm->k; i++) {
         kms_mldsa_poly_pointwise(&ws->w[i], &ws->a[i * prm->l], &ws->y[0]);
@@ -597,7 +616,7 @@ verify_common(const mldsa_params *prm, const uint8_t *pk, size_t pk_len,
             kms_mldsa_poly_pointwise_acc(&ws->w[i], &ws->a[i * prm->l + j],
                                          &ws->y[j]);
         for (unsigned j = 0; j < MLDSA_N; j++)
-            ws->w[i].c[j] -= ws->tmp[i].c[j];
+            ws->w[i].c[j] -= ws->t0[i].c[j];
         kms_mldsa_invntt(&ws->w[i]);
         /* w1' = UseHint(h, w'_approx) (line 10). */
         for (unsigned j = 0; j < MLDSA_N; j++)
@@ -937,22 +956,16 @@ kms_mldsa_sk_to_pk(kms_mldsa_param p, const uint8_t *sk, size_t sk_len,
     TRY(sk_decode(prm, sk, ws));
     /* t = NTT^-1(A-hat o NTT(s1)) + s2, then t1 = Power2Round(t). */
     expand_a(prm, ws);
-    for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_poly_pointwise(&ws->tmp[i], &ws->a[i * prm->l], &ws->s1[0]);
-        for (unsigned j = 1; j < prm->l; j++)
-            kms_mldsa_poly_pointwise_acc(&ws->tmp[i], &ws->a[i * prm->l + j],
-                                         &ws->s1[j]);
-        kms_mldsa_invntt(&ws->tmp[i]);
-        /* NTT(s2) back to s2: the inverse NTT multiplies by 2^32, so
-         * divide by 2^32 first (one Montgomery reduction). */
-        for (unsigned j = 0; j < MLDSA_N; j++)
-            ws->w[i].c[j] = mldsa_mont_reduce(ws->s2[i].c[j]);
-        kms_mldsa_invntt(&ws->w[i]);
+    for (unsigned r = 0; r < prm->l; r++) {
+        ws->yhat[r] = ws->s1[r];
+        kms_mldsa_ntt(&ws->yhat[r]);
+    }
+    matrix_mul(prm, ws, ws->yhat, ws->t0);
+    for (unsigned i = 0; i < prm->k; i++)
         for (unsigned j = 0; j < MLDSA_N; j++) {
-            int32_t r0, a = mldsa_freeze(ws->tmp[i].c[j] + ws->w[i].c[j]);
+            int32_t r0, a = mldsa_freeze(ws->t0[i].c[j] + ws->s2[i].c[j]);
             ws->h[i].c[j] = kms_mldsa_power2round(a, &r0);
         }
-    }
     pk_encode(prm, ws->rho, ws->h, pk);
     rc = KMS_MLDSA_OK;
 out:

@@ -107,7 +107,8 @@ int32_t kms_mldsa_use_hint(int32_t gamma2, int32_t a, unsigned h);
 /* In place; input |a_i| < q (any sign), output |a_i| < 9q, standard
  * (non-Montgomery) domain. */
 void kms_mldsa_ntt(mldsa_poly *a);
-/* In place inverse; any input with |a_i| < 2^31 - 2^22; the output is
+/* In place inverse; input |a_i| < 2^27 (sums of up to 16 Montgomery
+ * products); the output is
  * multiplied by 2^32 (it undoes one Montgomery factor of the pointwise
  * product), |a_i| < q. */
 void kms_mldsa_invntt(mldsa_poly *a);
@@ -117,6 +118,21 @@ void kms_mldsa_poly_pointwise(mldsa_poly *r, const mldsa_poly *a,
 /* r += a o b * 2^-32. */
 void kms_mldsa_poly_pointwise_acc(mldsa_poly *r, const mldsa_poly *a,
                                   const mldsa_poly *b);
+
+/* The challenge c (tau coefficients +-1, the rest 0) as a list, so that
+ * c * s is computed by additions at the (public) positions of c. */
+typedef struct {
+    uint8_t pos[64];
+    int8_t sign[64];
+    unsigned count;
+} mldsa_challenge;
+
+/* r = c * s in Z[X]/(X^256 + 1), exact (no reduction): |r_i| <= tau *
+ * max|s_i|. Constant time in s; c is public. */
+void kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
+                                  const mldsa_poly *s);
+/* The list form of a challenge polynomial from SampleInBall. */
+void kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c);
 
 /* ---- sampling (Algorithms 29-34) ---------------------------------------- */
 

@@ -67,6 +67,8 @@ static const int32_t mldsa_zetas[MLDSA_N] = {
 /* 2^64 / 256 mod q: the inverse NTT's scaling by 256^-1 combined with the
  * Montgomery factor left by the pointwise product (Algorithm 42, line 21). */
 #define MLDSA_INVNTT_F 41978
+/* -zeta_1 * F mod q: the last level's twiddle merged with that scaling. */
+#define MLDSA_INVNTT_ZF 3975713
 
 void
 kms_mldsa_ntt(mldsa_poly *a)
@@ -91,12 +93,17 @@ kms_mldsa_invntt(mldsa_poly *a)
 {
     unsigned m = MLDSA_N;
 
-    /* Bring every coefficient below q so that the 8 levels of additions
-     * stay below 2^31 (256 * 6283008 < 2^31). */
-    for (unsigned j = 0; j < MLDSA_N; j++)
-        a->c[j] = mldsa_reduce32(a->c[j]);
-    /* Algorithm 42: Gentleman-Sande butterflies, len = 1 .. 128. */
-    for (unsigned len = 1; len < MLDSA_N; len <<= 1) {
+    /* Algorithm 42: Gentleman-Sande butterflies, len = 1 .. 128. The first
+     * level reduces its sums below q, so that the seven doublings that
+     * follow stay below 2^31 (2^7 q < 2^31); the last level folds in the
+     * final multiplication by 256^-1. */
+    for (unsigned j = 0; j < MLDSA_N; j += 2) {
+        int64_t z = -mldsa_zetas[--m];
+        int32_t t = a->c[j];
+        a->c[j] = mldsa_reduce32(t + a->c[j + 1]);
+        a->c[j + 1] = mldsa_mont_reduce(z * (t - a->c[j + 1]));
+    }
+    for (unsigned len = 2; len < MLDSA_N / 2; len <<= 1) {
         for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
             int64_t z = -mldsa_zetas[--m];
             for (unsigned j = start; j < start + len; j++) {
@@ -106,8 +113,12 @@ kms_mldsa_invntt(mldsa_poly *a)
             }
         }
     }
-    for (unsigned j = 0; j < MLDSA_N; j++)
-        a->c[j] = mldsa_mont_reduce((int64_t)MLDSA_INVNTT_F * a->c[j]);
+    for (unsigned j = 0; j < MLDSA_N / 2; j++) {
+        int32_t t = a->c[j], u = a->c[j + MLDSA_N / 2];
+        a->c[j] = mldsa_mont_reduce((int64_t)MLDSA_INVNTT_F * (t + u));
+        a->c[j + MLDSA_N / 2] =
+            mldsa_mont_reduce((int64_t)MLDSA_INVNTT_ZF * (t - u));
+    }
 }
 
 void
@@ -124,6 +135,41 @@ kms_mldsa_poly_pointwise_acc(mldsa_poly *r, const mldsa_poly *a,
 {
     for (unsigned i = 0; i < MLDSA_N; i++)
         r->c[i] += mldsa_mont_reduce((int64_t)a->c[i] * b->c[i]);
+}
+
+void
+kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c)
+{
+    out->count = 0;
+    for (unsigned i = 0; i < MLDSA_N && out->count < 64; i++) {
+        if (c->c[i] != 0) {
+            out->pos[out->count] = (uint8_t)i;
+            out->sign[out->count] = (int8_t)c->c[i];
+            out->count++;
+        }
+    }
+}
+
+void
+kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
+                             const mldsa_poly *s)
+{
+    memset(r->c, 0, sizeof r->c);
+    /* X^i * s wraps with a sign change past X^255 (negacyclic). */
+    for (unsigned t = 0; t < c->count; t++) {
+        unsigned i = c->pos[t], n = MLDSA_N - i;
+        if (c->sign[t] > 0) {
+            for (unsigned j = 0; j < n; j++)
+                r->c[i + j] += s->c[j];
+            for (unsigned j = n; j < MLDSA_N; j++)
+                r->c[j - n] -= s->c[j];
+        } else {
+            for (unsigned j = 0; j < n; j++)
+                r->c[i + j] -= s->c[j];
+            for (unsigned j = n; j < MLDSA_N; j++)
+                r->c[j - n] += s->c[j];
+        }
+    }
 }
 
 /* ---- rounding (section 7.4) ------------------------------------------- */
@@ -210,8 +256,9 @@ kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
         t = (uint32_t)buf[pos] | (uint32_t)buf[pos + 1] << 8 |
             (uint32_t)(buf[pos + 2] & 0x7F) << 16;
         pos += 3;
-        if (t < MLDSA_Q)
-            a->c[ctr++] = (int32_t)t;
+        /* Public data: store unconditionally, keep it if t < q. */
+        a->c[ctr] = (int32_t)t;
+        ctr += (t - MLDSA_Q) >> 31;
     }
 }
 
