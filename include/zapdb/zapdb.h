@@ -182,6 +182,10 @@ zap_err zap_txn_del(zap_txn *txn, const char *bucket, const uint8_t *key,
                     size_t key_len);
 zap_err zap_txn_exists(zap_txn *txn, const char *bucket, const uint8_t *key,
                        size_t key_len, bool *exists);
+/* Create an empty bucket inside a write transaction; ZAP_EEXIST if it
+ * exists, ZAP_ERDONLY in a read transaction. (Added with the first
+ * implementation; zap_txn_put creates buckets implicitly.) */
+zap_err zap_txn_bucket_create(zap_txn *txn, const char *bucket);
 /* Number of records in `bucket` (ZAP_ENOTFOUND if the bucket is missing). */
 zap_err zap_txn_count(zap_txn *txn, const char *bucket, uint64_t *count);
 

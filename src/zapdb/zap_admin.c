@@ -55,8 +55,17 @@ scratch_free(scratch *s)
     s->cap = 0;
 }
 
+/* Copy the handle's KEK (it changes under db->mu in rewrap()). */
+static void
+kek_copy(zap_db *db, uint8_t *out)
+{
+    pthread_mutex_lock(&db->mu);
+    memcpy(out, db->kek, ZAP_KEYBYTES);
+    pthread_mutex_unlock(&db->mu);
+}
+
 static zap_err
-hdr_get(zap_db *db, MDB_txn *txn, zap_hdr *h)
+hdr_get(zap_db *db, MDB_txn *txn, const uint8_t *kek, zap_hdr *h)
 {
     MDB_val k = {sizeof ZAP_META_HDR - 1, (void *)ZAP_META_HDR}, v;
     zap_err rc = zap_lmdb_err(mdb_get(txn, db->dbi_meta, &k, &v));
@@ -65,7 +74,7 @@ hdr_get(zap_db *db, MDB_txn *txn, zap_hdr *h)
         rc = ZAP_ECORRUPT;
     if (rc != ZAP_OK)
         return rc;
-    rc = zap_hdr_unwrap(v.mv_data, v.mv_size, db->kek, h);
+    rc = zap_hdr_unwrap(v.mv_data, v.mv_size, kek, h);
     if (rc == ZAP_EAUTH)
         zap_detail(db, "store key was changed by another handle; reopen");
     return rc;
@@ -90,18 +99,20 @@ rewrap(zap_db *db, uint8_t kdf, const char *pw, size_t pw_len,
 {
     zap_hdr *h = kc_secure_alloc(sizeof *h);
     uint8_t *kek = kc_secure_alloc(ZAP_KEYBYTES);
+    uint8_t *old = kc_secure_alloc(ZAP_KEYBYTES);
     uint8_t salt[ZAP_SALT_LEN];
     MDB_txn *txn = NULL;
     zap_err rc;
     int mrc;
 
-    ENSURE(h && kek, ZAP_ENOMEM);
+    ENSURE(h && kek && old, ZAP_ENOMEM);
     ENSURE(!db->rdonly, ZAP_ERDONLY);
     kc_random(salt, sizeof salt);
     /* The KDF runs before the write lock is taken. */
     TRY(zap_kek_derive(kdf, pw, pw_len, raw, salt, ops, mem, kek));
     TRY(zap_lmdb_err(mdb_txn_begin(db->env, NULL, 0, &txn)));
-    TRY(hdr_get(db, txn, h));
+    kek_copy(db, old);
+    TRY(hdr_get(db, txn, old, h));
     ENSURE(h->kdf == kdf, ZAP_EINVAL);
     h->opslimit = ops;
     h->memlimit = mem;
@@ -121,6 +132,7 @@ out:
         mdb_txn_abort(txn);
     kc_secure_free(h);
     kc_secure_free(kek);
+    kc_secure_free(old);
     return rc;
 }
 
@@ -239,6 +251,7 @@ zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx)
     rekey_ctx rk;
     zap_hdr *h = kc_secure_alloc(sizeof *h);
     uint8_t *sub = kc_secure_alloc(ZAP_KEYBYTES);
+    uint8_t *kek = kc_secure_alloc(ZAP_KEYBYTES);
     MDB_stat sb, sr;
     uint32_t max_gen = 0;
     zap_err rc;
@@ -246,13 +259,14 @@ zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx)
 
     memset(&rk, 0, sizeof rk);
     ENSURE(db, ZAP_EINVAL);
-    ENSURE(h && sub, ZAP_ENOMEM);
+    ENSURE(h && sub && kek, ZAP_ENOMEM);
     ENSURE(!db->rdonly, ZAP_ERDONLY);
     rk.db = db;
     rk.progress = progress;
     rk.pctx = ctx;
     TRY(zap_lmdb_err(mdb_txn_begin(db->env, NULL, 0, &rk.txn)));
-    TRY(hdr_get(db, rk.txn, h));
+    kek_copy(db, kek);
+    TRY(hdr_get(db, rk.txn, kek, h));
     TRY(zap_hdr_refresh(db, rk.txn, NULL)); /* every generation loaded */
     for (uint32_t i = 0; i < h->ndeks; i++)
         max_gen = h->dek_gen[i] > max_gen ? h->dek_gen[i] : max_gen;
@@ -268,7 +282,7 @@ zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx)
     TRY(reseal_all(&rk, db->dbi_records));
     h->ndeks = 1;
     h->dek_gen[0] = h->cur_gen = rk.gen;
-    TRY(hdr_put(db, rk.txn, h, db->kek));
+    TRY(hdr_put(db, rk.txn, h, kek));
     ENSURE(!progress || !progress(ctx, rk.done, rk.total), ZAP_EBUSY);
     mrc = mdb_txn_commit(rk.txn);
     rk.txn = NULL;
@@ -287,6 +301,7 @@ out:
     scratch_free(&rk.out);
     kc_secure_free(h);
     kc_secure_free(sub);
+    kc_secure_free(kek);
     return rc;
 }
 

@@ -514,42 +514,32 @@ zap_rec_size(uint8_t type, size_t klen, size_t vlen, size_t *out)
     return true;
 }
 
-static size_t
-rec_ad(uint8_t ad[ZAP_AD_MAX], const uint8_t *hdr, const uint8_t *rkey,
-       size_t rkey_len, uint8_t label)
-{
-    memcpy(ad, hdr, ZAP_REC_HDR);
-    memcpy(ad + ZAP_REC_HDR, rkey, rkey_len);
-    ad[ZAP_REC_HDR + rkey_len] = label;
-    return ZAP_REC_HDR + rkey_len + 1;
-}
-
 void
 zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
              const uint8_t *rkey, size_t rkey_len, const uint8_t *k,
              size_t klen, const uint8_t *v, size_t vlen)
 {
-    uint8_t ad[ZAP_AD_MAX], nonces[2 * ZAP_NONCE];
+    uint8_t nonces[2 * ZAP_NONCE];
     uint8_t *p = out + ZAP_REC_HDR;
-    size_t ad_len;
+    size_t prefix = ZAP_REC_HDR + ZAP_NONCE + klen + ZAP_TAG;
+    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
+                      {out, ZAP_REC_HDR}};
 
     out[0] = ZAP_FORMAT_VERSION;
     out[1] = type;
     put_le32(out + 2, gen);
     put_le32(out + 6, (uint32_t)klen);
+    /* One call to the CSPRNG for both fresh 192-bit nonces. */
     kc_random(nonces, type == ZAP_REC_RECORD ? 2 * ZAP_NONCE : ZAP_NONCE);
     memcpy(p, nonces, ZAP_NONCE);
-    ad_len = rec_ad(ad, out, rkey, rkey_len, 'K');
-    crypto_aead_xchacha20poly1305_ietf_encrypt(p + ZAP_NONCE, NULL, k, klen,
-                                               ad, ad_len, NULL, p, key32);
+    zap_aead_seal(p + ZAP_NONCE, k, klen, ad, 3, p, key32);
     if (type != ZAP_REC_RECORD)
         return;
-    p += ZAP_NONCE + klen + ZAP_TAG;
+    p = out + prefix;
     memcpy(p, nonces + ZAP_NONCE, ZAP_NONCE);
-    ad[ad_len - 1] = 'V';
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        p + ZAP_NONCE, NULL, v ? v : (const uint8_t *)"", vlen, ad, ad_len,
-        NULL, p, key32);
+    ad[1].p = (const uint8_t *)"V";
+    ad[2].len = prefix;
+    zap_aead_seal(p + ZAP_NONCE, v, vlen, ad, 3, p, key32);
 }
 
 zap_err
@@ -590,13 +580,11 @@ zap_err
 zap_rec_open_k(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
                size_t rkey_len, uint8_t *out)
 {
-    uint8_t ad[ZAP_AD_MAX];
-    size_t ad_len = rec_ad(ad, r->hdr, rkey, rkey_len, 'K');
+    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
+                      {r->hdr, ZAP_REC_HDR}};
 
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, r->ct_k,
-                                                   r->klen + ZAP_TAG, ad,
-                                                   ad_len, r->nonce_k,
-                                                   key32) != 0)
+    if (zap_aead_open(out, r->ct_k, r->klen + ZAP_TAG, ad, 3, r->nonce_k,
+                      key32) != 0)
         return ZAP_ECORRUPT;
     return ZAP_OK;
 }
@@ -605,14 +593,12 @@ zap_err
 zap_rec_open_v(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
                size_t rkey_len, uint8_t *out)
 {
-    uint8_t ad[ZAP_AD_MAX];
-    size_t ad_len = rec_ad(ad, r->hdr, rkey, rkey_len, 'V');
+    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"V", 1},
+                      {r->hdr, (size_t)(r->nonce_v - r->hdr)}};
 
     if (r->type != ZAP_REC_RECORD ||
-        crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, r->ct_v,
-                                                   r->vlen + ZAP_TAG, ad,
-                                                   ad_len, r->nonce_v,
-                                                   key32) != 0)
+        zap_aead_open(out, r->ct_v, r->vlen + ZAP_TAG, ad, 3, r->nonce_v,
+                      key32) != 0)
         return ZAP_ECORRUPT;
     return ZAP_OK;
 }
@@ -744,7 +730,7 @@ env_open(zap_db *db, const char *path, const zap_opts *o)
     MDB_envinfo info;
     MDB_stat st;
     struct stat sb;
-    int fd, mrc;
+    int fd, mrc, dead = 0;
 
     if (o->sync == ZAP_SYNC_META)
         flags |= MDB_NOMETASYNC;
@@ -760,6 +746,9 @@ env_open(zap_db *db, const char *path, const zap_opts *o)
         (mrc = mdb_env_set_mapsize(db->env, o->map_size)) != MDB_SUCCESS ||
         (mrc = mdb_env_open(db->env, path, flags, 0600)) != MDB_SUCCESS)
         return zap_lmdb_err(mrc);
+    /* Free reader slots left by processes that died (a crashed reader would
+     * otherwise pin old pages and fill the reader table). */
+    (void)mdb_reader_check(db->env, &dead);
     /* A data file shorter than its own last page would SIGBUS on access:
      * refuse it up front. */
     if (mdb_env_info(db->env, &info) != MDB_SUCCESS ||

@@ -23,11 +23,13 @@
 
 /* Record value: ver u8 | type u8 | gen u32le | klen u32le | nonce_k |
  * ct_k (klen + tag) [| nonce_v | ct_v (vlen + tag)]  (no value segment in
- * bucket records). */
+ * bucket records). AD of the key segment: LMDB key || 'K' || the 10-byte
+ * record header; AD of the value segment: LMDB key || 'V' || everything
+ * before nonce_v (header, nonce_k, ct_k), so any change to any byte of a
+ * record fails the value's authentication. */
 #define ZAP_REC_HDR    10u
 #define ZAP_REC_RECORD 1u
 #define ZAP_REC_BUCKET 2u
-#define ZAP_AD_MAX     (ZAP_REC_HDR + ZAP_RKEY_LEN + 1u)
 
 /* Header record (meta sub-database, key "header"). */
 #define ZAP_HDR_MAGIC     "ZAPDB\0H1"
@@ -123,6 +125,23 @@ typedef struct zap_rec {
     const uint8_t *nonce_v, *ct_v;
     size_t vlen;
 } zap_rec;
+
+/* ---- zap_aead.c ------------------------------------------------------- */
+/* XChaCha20-Poly1305 whose associated data is the concatenation of `nad`
+ * parts. `c` receives mlen + ZAP_TAG bytes; open returns 0 or -1 (and then
+ * writes nothing to `m`). */
+typedef struct zap_part {
+    const uint8_t *p;
+    size_t len;
+} zap_part;
+void zap_aead_seal(uint8_t *c, const uint8_t *m, size_t mlen,
+                   const zap_part *ad, size_t nad,
+                   const uint8_t nonce[ZAP_NONCE],
+                   const uint8_t key[ZAP_KEYBYTES]);
+int zap_aead_open(uint8_t *m, const uint8_t *c, size_t clen,
+                  const zap_part *ad, size_t nad,
+                  const uint8_t nonce[ZAP_NONCE],
+                  const uint8_t key[ZAP_KEYBYTES]);
 
 /* ---- zap_core.c ------------------------------------------------------- */
 zap_err zap_lmdb_err(int rc);

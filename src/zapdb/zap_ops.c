@@ -515,6 +515,24 @@ out:
 }
 
 zap_err
+zap_txn_bucket_create(zap_txn *txn, const char *bucket)
+{
+    uint8_t hb[ZAP_HB_LEN];
+    size_t name_len;
+    zap_err rc;
+
+    if (!txn)
+        return ZAP_EINVAL;
+    if (txn->rdonly)
+        return ZAP_ERDONLY;
+    if (txn->err != ZAP_OK)
+        return txn->err;
+    if ((rc = zap_bucket_hash(txn->db, bucket, &name_len, hb)) != ZAP_OK)
+        return rc;
+    return bucket_ensure(txn, bucket, name_len, hb, true, true);
+}
+
+zap_err
 zap_bucket_create(zap_db *db, const char *bucket)
 {
     return bucket_op(db, bucket, true);

@@ -2,9 +2,12 @@
 /* libzapdb tests: API round trips, transactions, iteration, key handling
  * and negative cases. Heavier tamper, crash, concurrency and backup tests
  * live in test_zapdb_ops.c. */
+#include "kc.h"
+#include "zap_int.h"
 #include "zapdb/zapdb.h"
 #include "zt.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +24,130 @@ test_strerror_every_code_has_message(void)
     CHECK(strcmp(zap_strerror(ZAP_EAUTH), "wrong password or key") == 0);
     CHECK(strcmp(zap_strerror((zap_err)999), "unknown error") == 0);
     CHECK(strcmp(zap_strerror((zap_err)-1), "unknown error") == 0);
+}
+
+/* ---- AEAD: known answers from draft-irtf-cfrg-xchacha-03 ------------- */
+
+static uint8_t *
+vec_hex(json_t *obj, const char *field, size_t *len)
+{
+    const char *hex = json_string_value(json_object_get(obj, field));
+    uint8_t *out;
+
+    REQUIRE(hex);
+    out = kt_unhex(hex, len);
+    REQUIRE(out);
+    return out;
+}
+
+static json_t *
+xchacha_vectors(void)
+{
+    char path[1024];
+    json_error_t jerr;
+    json_t *root;
+
+    snprintf(path, sizeof path,
+             "%s/xchacha/xchacha20_poly1305_draft-irtf-cfrg-xchacha-03.json",
+             kt_vectors_dir());
+    root = json_load_file(path, 0, &jerr);
+    REQUIRE(root);
+    return root;
+}
+
+static void
+test_aead_hchacha20_draft_vector_matches(void)
+{
+    json_t *root = xchacha_vectors();
+    json_t *tc = json_array_get(json_object_get(root, "hchacha20"), 0);
+    size_t kl, nl, sl;
+    uint8_t *key = vec_hex(tc, "key", &kl), *nonce = vec_hex(tc, "nonce", &nl),
+            *want = vec_hex(tc, "subkey", &sl), out[32];
+
+    REQUIRE(kl == 32 && nl == 16 && sl == 32);
+    REQUIRE(crypto_core_hchacha20(out, nonce, key, NULL) == 0);
+    CHECK_MEM(out, want, 32);
+    free(key);
+    free(nonce);
+    free(want);
+    json_decref(root);
+}
+
+/* The record AEAD (associated data in parts) against the published
+ * AEAD_XChaCha20_Poly1305 example, split at every AD position. */
+static void
+test_aead_xchacha_draft_vector_matches(void)
+{
+    json_t *root = xchacha_vectors();
+    json_t *tests = json_object_get(
+        json_object_get(root, "aead_xchacha20_poly1305"), "tests");
+    json_t *tc = json_array_get(tests, 0);
+    size_t kl, nl, al, pl, cl, tl;
+    uint8_t *key = vec_hex(tc, "key", &kl), *nonce = vec_hex(tc, "nonce", &nl),
+            *aad = vec_hex(tc, "aad", &al), *pt = vec_hex(tc, "plaintext", &pl),
+            *ct = vec_hex(tc, "ciphertext", &cl), *tag = vec_hex(tc, "tag", &tl);
+    uint8_t out[256], back[256];
+
+    REQUIRE(kl == 32 && nl == 24 && tl == 16 && cl == pl && pl < 200);
+    for (size_t split = 0; split <= al; split++) {
+        zap_part ad[2] = {{aad, split}, {aad + split, al - split}};
+        memset(out, 0, sizeof out);
+        zap_aead_seal(out, pt, pl, ad, 2, nonce, key);
+        CHECK_MEM(out, ct, cl);
+        CHECK_MEM(out + cl, tag, 16);
+        memset(back, 0, sizeof back);
+        CHECK_EQ(zap_aead_open(back, out, cl + 16, ad, 2, nonce, key), 0);
+        CHECK_MEM(back, pt, pl);
+    }
+    /* libsodium agrees with the same vector (same construction). */
+    unsigned long long olen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out, &olen, pt, pl, aad, al,
+                                               NULL, nonce, key);
+    CHECK(olen == cl + 16 && memcmp(out, ct, cl) == 0 &&
+          memcmp(out + cl, tag, 16) == 0);
+    free(key);
+    free(nonce);
+    free(aad);
+    free(pt);
+    free(ct);
+    free(tag);
+    json_decref(root);
+}
+
+static void
+test_aead_tampered_or_truncated_rejected(void)
+{
+    uint8_t key[32], nonce[24], m[100], c[116], back[100];
+    zap_part ad[2] = {{(const uint8_t *)"bucket", 6}, {(const uint8_t *)"K", 1}};
+    zap_part ad_other[2] = {{(const uint8_t *)"bucket", 6},
+                            {(const uint8_t *)"V", 1}};
+
+    kc_random(key, sizeof key);
+    kc_random(nonce, sizeof nonce);
+    kc_random(m, sizeof m);
+    zap_aead_seal(c, m, sizeof m, ad, 2, nonce, key);
+    CHECK_EQ(zap_aead_open(back, c, sizeof c, ad, 2, nonce, key), 0);
+    CHECK_MEM(back, m, sizeof m);
+    for (size_t i = 0; i < sizeof c; i += 7) {
+        c[i] ^= 0x04;
+        memset(back, 0xee, sizeof back);
+        CHECK_EQ(zap_aead_open(back, c, sizeof c, ad, 2, nonce, key), -1);
+        CHECK(back[0] == 0xee); /* nothing written on failure */
+        c[i] ^= 0x04;
+    }
+    CHECK_EQ(zap_aead_open(back, c, sizeof c, ad_other, 2, nonce, key), -1);
+    CHECK_EQ(zap_aead_open(back, c, sizeof c, ad, 1, nonce, key), -1);
+    CHECK_EQ(zap_aead_open(back, c, sizeof c - 1, ad, 2, nonce, key), -1);
+    CHECK_EQ(zap_aead_open(back, c, 15, ad, 2, nonce, key), -1);
+    key[0] ^= 1;
+    CHECK_EQ(zap_aead_open(back, c, sizeof c, ad, 2, nonce, key), -1);
+    key[0] ^= 1;
+    nonce[23] ^= 1;
+    CHECK_EQ(zap_aead_open(back, c, sizeof c, ad, 2, nonce, key), -1);
+    /* Empty message: the tag alone authenticates the AD. */
+    zap_aead_seal(c, NULL, 0, ad, 2, nonce, key);
+    CHECK_EQ(zap_aead_open(back, c, 16, ad, 2, nonce, key), 0);
+    CHECK_EQ(zap_aead_open(back, c, 16, ad_other, 2, nonce, key), -1);
 }
 
 static void
@@ -632,6 +759,9 @@ test_stats_counts_records_and_buckets(void)
 
 static const kt_case cases[] = {
     KT_CASE(test_strerror_every_code_has_message),
+    KT_CASE(test_aead_hchacha20_draft_vector_matches),
+    KT_CASE(test_aead_xchacha_draft_vector_matches),
+    KT_CASE(test_aead_tampered_or_truncated_rejected),
     KT_CASE(test_open_missing_store_without_create_enostore),
     KT_CASE(test_open_bad_arguments_einval),
     KT_CASE(test_open_excl_existing_store_eexist),
@@ -656,11 +786,19 @@ static const kt_case cases[] = {
     KT_CASE(test_stats_counts_records_and_buckets),
 };
 
-const kt_case zt_ops_cases[] = {KT_CASE(test_strerror_every_code_has_message)};
-const size_t zt_ops_count = 1;
-
 int
 main(int argc, char **argv)
 {
-    return kt_main(argc, argv, cases, KT_COUNT(cases));
+    size_t n = KT_COUNT(cases) + zt_ops_count;
+    kt_case *all = malloc(n * sizeof *all);
+    int rc;
+
+    if (!all)
+        return 1;
+    memcpy(all, cases, sizeof cases);
+    memcpy(all + KT_COUNT(cases), zt_ops_cases,
+           zt_ops_count * sizeof *all);
+    rc = kt_main(argc, argv, all, n);
+    free(all);
+    return rc;
 }
