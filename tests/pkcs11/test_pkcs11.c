@@ -20,6 +20,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <hsm/hsm.h>
+
 #include "kc.h"
 #include "p11.h"
 #include "testutil.h"
@@ -831,6 +833,515 @@ test_p11_unwrap_aes_gcm_tampered_rejected(void)
     p11_token_close(t);
 }
 
+
+/* ---- libhsm providers ("pkcs11" signer and password provider) -------------- */
+
+static const char *
+pin_file(const char *name, const char *pin, int mode)
+{
+    const char *p = kt_path(g_dir, name);
+
+    if (kt_write_file(p, pin, strlen(pin), mode) != 0)
+        abort();
+    chmod(p, (mode_t)mode);
+    return p;
+}
+
+/* A config for the test token; `pin` goes into a 0600 PIN file. */
+static hsm_config *
+make_config(const char *pin, const char *key_id)
+{
+    hsm_config *c = NULL;
+
+    if (hsm_config_new(&c) != HSM_OK)
+        abort();
+    hsm_config_set(c, "module", g_module);
+    hsm_config_set(c, "token_label", LABEL);
+    hsm_config_set(c, "pin_provider", "file");
+    hsm_config_set(c, "pin_key_id", pin_file("pin.txt", pin, 0600));
+    if (key_id)
+        hsm_config_set(c, "key_id", key_id);
+    return c;
+}
+
+static hsm_signer *
+make_signer(const char *key_id)
+{
+    hsm_config *c = make_config(PIN, key_id);
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+    hsm_err rc = hsm_signer_new_ex("pkcs11", c, NULL, &s, detail,
+                                   sizeof detail);
+
+    if (rc != HSM_OK)
+        fprintf(stderr, "  signer: %s: %s\n", hsm_strerror(rc), detail);
+    hsm_config_free(c);
+    return s;
+}
+
+static void
+provision_keys(void)
+{
+    p11_token *t = open_token();
+
+    REQUIRE(t != NULL);
+    ensure_keys(t);
+    p11_token_close(t);
+}
+
+static void
+signer_roundtrip(const char *kid, vkind k, hsm_alg alg)
+{
+    static const uint8_t msg[] = "libhsm pkcs11 signer";
+    hsm_signer *s;
+    uint8_t *sig = NULL, *spki = NULL;
+    size_t sig_len = 0, spki_len = 0;
+    bool valid = false;
+
+    provision_keys();
+    s = make_signer(kid);
+    REQUIRE(s != NULL);
+    CHECK(strcmp(hsm_signer_provider(s), "pkcs11") == 0);
+    CHECK(hsm_signer_algorithm(s) == alg);
+    REQUIRE(hsm_signer_sign(s, NULL, msg, sizeof msg, &sig, &sig_len) ==
+            HSM_OK);
+    REQUIRE(hsm_signer_public_key(s, NULL, &spki, &spki_len) == HSM_OK);
+    /* OpenSSL agrees with the signature (DER for ECDSA). */
+    CHECK(ossl_verify(spki, spki_len, k, msg, sizeof msg, sig, sig_len));
+    CHECK(hsm_signer_verify(s, NULL, msg, sizeof msg, sig, sig_len, &valid) ==
+          HSM_OK);
+    CHECK(valid);
+    sig[sig_len / 2] ^= 0x10;
+    CHECK(hsm_signer_verify(s, NULL, msg, sizeof msg, sig, sig_len, &valid) ==
+          HSM_OK);
+    CHECK(!valid);
+    sig[sig_len / 2] ^= 0x10;
+    CHECK(hsm_signer_verify(s, NULL, msg, sizeof msg - 1, sig, sig_len,
+                            &valid) == HSM_OK);
+    CHECK(!valid);
+    hsm_free(sig);
+    hsm_free(spki);
+    hsm_signer_free(s);
+}
+
+static void
+test_pkcs11_signer_ecdsa_der_verifies(void)
+{
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    hsm_signer *s;
+
+    signer_roundtrip("ec1", V_ECDSA, HSM_ALG_ECDSA_P256_SHA256);
+    /* The signature is DER (SEQUENCE), not the token's raw r||s. */
+    s = make_signer("ec1");
+    REQUIRE(s != NULL);
+    REQUIRE(hsm_signer_sign(s, "id:0a01", (const uint8_t *)"x", 1, &sig,
+                            &sig_len) == HSM_OK);
+    CHECK(sig_len >= 8 && sig_len <= 72 && sig[0] == 0x30);
+    hsm_free(sig);
+    hsm_signer_free(s);
+}
+
+static void
+test_pkcs11_signer_ed25519_verifies(void)
+{
+    hsm_signer *s;
+    uint8_t dg[32] = {0}, *sig = NULL;
+    size_t sig_len = 0;
+
+    signer_roundtrip("ed1", V_ED25519, HSM_ALG_ED25519);
+    /* Ed25519 has no digest signing. */
+    s = make_signer("ed1");
+    REQUIRE(s != NULL);
+    CHECK(hsm_signer_sign_digest(s, NULL, dg, 32, &sig, &sig_len) ==
+          HSM_EUNSUPPORTED);
+    CHECK(sig == NULL);
+    hsm_signer_free(s);
+}
+
+static void
+test_pkcs11_signer_rsa_pss_verifies(void)
+{
+    signer_roundtrip("rsa-pss", V_PSS, HSM_ALG_RSA_PSS_SHA256);
+}
+
+static void
+test_pkcs11_signer_sign_digest_matches_message(void)
+{
+    static const uint8_t msg[] = "digest path";
+    hsm_signer *s;
+    uint8_t dg[32], *sig = NULL;
+    size_t sig_len = 0;
+    bool valid = false;
+
+    provision_keys();
+    s = make_signer("ec1");
+    REQUIRE(s != NULL);
+    sha256(msg, sizeof msg, dg);
+    REQUIRE(hsm_signer_sign_digest(s, NULL, dg, 32, &sig, &sig_len) ==
+            HSM_OK);
+    /* A signature over the digest verifies as one over the message. */
+    CHECK(hsm_signer_verify(s, NULL, msg, sizeof msg, sig, sig_len, &valid) ==
+          HSM_OK);
+    CHECK(valid);
+    CHECK(hsm_signer_verify_digest(s, NULL, dg, 32, sig, sig_len, &valid) ==
+          HSM_OK);
+    CHECK(valid);
+    hsm_free(sig);
+    hsm_signer_free(s);
+}
+
+static void
+test_pkcs11_signer_wrong_pin_eauth(void)
+{
+    hsm_config *c = make_config("0000", "ec1");
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_EAUTH);
+    CHECK(s == NULL);
+    CHECK(strcmp(detail, "pkcs11: C_Login: CKR_PIN_INCORRECT (wrong PIN)") ==
+          0);
+    CHECK(strstr(detail, "0000") == NULL);
+    hsm_config_free(c);
+}
+
+static void
+test_pkcs11_signer_pin_file_readable_by_others_eperm(void)
+{
+    hsm_config *c = make_config(PIN, "ec1");
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    hsm_config_set(c, "pin_key_id", pin_file("pin-644.txt", PIN, 0644));
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_EPERM);
+    CHECK(strstr(detail, "PIN") != NULL);
+    /* No PIN provider at all: a configuration error, not a prompt. */
+    hsm_config_set(c, "pin_provider", NULL);
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(strstr(detail, "pin_provider") != NULL);
+    hsm_config_set(c, "pin_provider", "pkcs11");
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(s == NULL);
+    hsm_config_free(c);
+}
+
+static void
+test_pkcs11_signer_missing_key_enotfound(void)
+{
+    hsm_signer *s;
+    uint8_t *sig = NULL, *spki = NULL;
+    size_t sig_len = 0, spki_len = 0;
+    bool valid = true;
+
+    s = make_signer(NULL);
+    REQUIRE(s != NULL);
+    CHECK(hsm_signer_sign(s, "missing-key", (const uint8_t *)"m", 1, &sig,
+                          &sig_len) == HSM_ENOTFOUND);
+    CHECK(sig == NULL);
+    CHECK(strstr(hsm_signer_last_error(s), "key not found") != NULL);
+    CHECK(hsm_signer_public_key(s, "missing-key", &spki, &spki_len) ==
+          HSM_ENOTFOUND);
+    CHECK(hsm_signer_verify(s, "missing-key", (const uint8_t *)"m", 1,
+                            (const uint8_t *)"s", 1, &valid) == HSM_ENOTFOUND);
+    CHECK(!valid);
+    /* No key id at all. */
+    CHECK(hsm_signer_sign(s, NULL, (const uint8_t *)"m", 1, &sig, &sig_len) ==
+          HSM_ECONFIG);
+    hsm_signer_free(s);
+}
+
+static void
+test_pkcs11_signer_bad_module_econfig(void)
+{
+    hsm_config *c = make_config(PIN, "ec1");
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    hsm_config_set(c, "module", "/nonexistent/libpkcs11.so");
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(s == NULL);
+    CHECK(strstr(detail, "pkcs11: dlopen: module could not be loaded") !=
+          NULL);
+    hsm_config_set(c, "module", "relative/libsofthsm2.so");
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(strstr(detail, "absolute") != NULL);
+    hsm_config_free(c);
+}
+
+static void
+test_pkcs11_signer_unknown_token_enotfound(void)
+{
+    hsm_config *c = make_config(PIN, "ec1");
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    hsm_config_set(c, "token_label", "absent-token");
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ENOTFOUND);
+    CHECK(s == NULL);
+    CHECK(strstr(detail, "token not found") != NULL);
+    CHECK(strstr(detail, "absent-token") != NULL);
+    hsm_config_free(c);
+}
+
+static void
+test_pkcs11_signer_env_fallbacks_used(void)
+{
+    hsm_config *c = NULL;
+    hsm_signer *s = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    provision_keys();
+    REQUIRE(hsm_config_new(&c) == HSM_OK);
+    hsm_config_set(c, "pin_provider", "file");
+    hsm_config_set(c, "pin_key_id", pin_file("pin.txt", PIN, 0600));
+    /* Neither module nor token: a clear configuration error. */
+    unsetenv("PKCS11_MODULE");
+    unsetenv("PKCS11_TOKEN_LABEL");
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(strstr(detail, "PKCS11_MODULE") != NULL);
+    setenv("PKCS11_MODULE", g_module, 1);
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_ECONFIG);
+    CHECK(strstr(detail, "token_label") != NULL);
+    setenv("PKCS11_TOKEN_LABEL", LABEL, 1);
+    CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
+          HSM_OK);
+    CHECK(s != NULL);
+    hsm_signer_free(s);
+    unsetenv("PKCS11_MODULE");
+    unsetenv("PKCS11_TOKEN_LABEL");
+    hsm_config_free(c);
+}
+
+typedef struct {
+    hsm_signer *s;
+    int ok;
+} sthr_arg;
+
+static void *
+signer_thread(void *p)
+{
+    sthr_arg *a = p;
+
+    for (int i = 0; i < 5; i++) {
+        uint8_t msg[8] = {(uint8_t)i, (uint8_t)(uintptr_t)a}, *sig = NULL;
+        size_t sig_len = 0;
+        bool valid = false;
+
+        if (hsm_signer_sign(a->s, NULL, msg, sizeof msg, &sig, &sig_len) ==
+                HSM_OK &&
+            hsm_signer_verify(a->s, NULL, msg, sizeof msg, sig, sig_len,
+                              &valid) == HSM_OK &&
+            valid)
+            a->ok++;
+        hsm_free(sig);
+    }
+    return NULL;
+}
+
+static void
+test_pkcs11_signer_20_threads_all_verify(void)
+{
+    pthread_t th[20];
+    sthr_arg args[20];
+    hsm_signer *s;
+
+    provision_keys();
+    s = make_signer("ec1");
+    REQUIRE(s != NULL);
+    for (int i = 0; i < 20; i++) {
+        args[i] = (sthr_arg){s, 0};
+        REQUIRE(pthread_create(&th[i], NULL, signer_thread, &args[i]) == 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].ok, 5);
+    }
+    hsm_signer_free(s);
+}
+
+/* RSA-OAEP (SHA-256, MGF1-SHA-256) with OpenSSL, as an operator would. */
+static char *
+oaep_wrap_b64(const uint8_t *spki, size_t spki_len, const char *pw)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)spki_len);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+    uint8_t out[1024];
+    size_t n = sizeof out;
+    char *b64 = NULL;
+
+    if (ctx && EVP_PKEY_encrypt_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) == 1 &&
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1 &&
+        EVP_PKEY_encrypt(ctx, out, &n, (const uint8_t *)pw, strlen(pw)) == 1)
+        b64 = kc_b64_encode(out, n, KC_B64_STD);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return b64;
+}
+
+static hsm_password_provider *
+make_password_provider(const char *key_id)
+{
+    hsm_config *c = make_config(PIN, key_id);
+    hsm_password_provider *pp = NULL;
+    char detail[HSM_DETAIL_MAX] = "";
+
+    if (hsm_password_provider_new_ex("pkcs11", c, &pp, detail,
+                                     sizeof detail) != HSM_OK)
+        fprintf(stderr, "  password provider: %s\n", detail);
+    hsm_config_free(c);
+    return pp;
+}
+
+static void
+test_pkcs11_password_rsa_oaep_unwrap_roundtrip(void)
+{
+    static const char pw[] = "zapdb-password-from-the-hsm";
+    p11_token *t;
+    hsm_password_provider *pp;
+    hsm_secret *sec = NULL;
+    uint8_t *spki = NULL;
+    size_t spki_len = 0;
+    char *b64;
+    p11_diag d = {""};
+
+    provision_keys();
+    t = open_token();
+    REQUIRE(t != NULL);
+    REQUIRE(p11_public_key(t, "rsa-oaep", &spki, &spki_len, NULL, &d) ==
+            CKR_OK);
+    p11_token_close(t);
+    b64 = oaep_wrap_b64(spki, spki_len, pw);
+    free(spki);
+    REQUIRE(b64 != NULL);
+    setenv("ZAPDB_ENCRYPTED_PASSWORD", b64, 1);
+    pp = make_password_provider("rsa-oaep");
+    REQUIRE(pp != NULL);
+    CHECK(strcmp(hsm_password_provider_name(pp), "pkcs11") == 0);
+    REQUIRE(hsm_password_get(pp, NULL, &sec) == HSM_OK);
+    CHECK_EQ(sec->len, strlen(pw));
+    CHECK(memcmp(sec->data, pw, sec->len) == 0);
+    hsm_secret_free(sec);
+    sec = NULL;
+    /* The key id may also come per call. */
+    REQUIRE(hsm_password_get(pp, "id:0a04", &sec) == HSM_OK);
+    CHECK(memcmp(sec->data, pw, strlen(pw)) == 0);
+    hsm_secret_free(sec);
+    unsetenv("ZAPDB_ENCRYPTED_PASSWORD");
+    free(b64);
+    hsm_password_provider_free(pp);
+}
+
+static void
+test_pkcs11_password_tampered_blob_ecorrupt(void)
+{
+    static const char pw[] = "another password";
+    p11_token *t;
+    hsm_password_provider *pp;
+    hsm_secret *sec = NULL;
+    uint8_t *spki = NULL, *raw = NULL;
+    size_t spki_len = 0, raw_len = 0;
+    char *b64, *bad;
+    p11_diag d = {""};
+
+    provision_keys();
+    t = open_token();
+    REQUIRE(t != NULL);
+    REQUIRE(p11_public_key(t, "rsa-oaep", &spki, &spki_len, NULL, &d) ==
+            CKR_OK);
+    p11_token_close(t);
+    b64 = oaep_wrap_b64(spki, spki_len, pw);
+    free(spki);
+    REQUIRE(b64 != NULL);
+    REQUIRE(kc_b64_decode(b64, strlen(b64), KC_B64_STD, &raw, &raw_len) == 0);
+    raw[raw_len - 1] ^= 0x01;
+    bad = kc_b64_encode(raw, raw_len, KC_B64_STD);
+    REQUIRE(bad != NULL);
+    pp = make_password_provider("rsa-oaep");
+    REQUIRE(pp != NULL);
+    setenv("ZAPDB_ENCRYPTED_PASSWORD", bad, 1);
+    CHECK(hsm_password_get(pp, NULL, &sec) == HSM_ECORRUPT);
+    CHECK(sec == NULL);
+    CHECK(strstr(hsm_password_provider_last_error(pp), "decryption failed") !=
+          NULL);
+    /* Truncated blob, bad base64, no blob at all. */
+    setenv("ZAPDB_ENCRYPTED_PASSWORD", "AAAA", 1);
+    CHECK(hsm_password_get(pp, NULL, &sec) == HSM_ECORRUPT);
+    setenv("ZAPDB_ENCRYPTED_PASSWORD", "not*base64", 1);
+    CHECK(hsm_password_get(pp, NULL, &sec) == HSM_EMALFORMED);
+    unsetenv("ZAPDB_ENCRYPTED_PASSWORD");
+    CHECK(hsm_password_get(pp, NULL, &sec) == HSM_ECONFIG);
+    /* The original, untampered, still works with a different key: no. */
+    setenv("ZAPDB_ENCRYPTED_PASSWORD", b64, 1);
+    CHECK(hsm_password_get(pp, "no-such-key", &sec) == HSM_ENOTFOUND);
+    CHECK(sec == NULL);
+    unsetenv("ZAPDB_ENCRYPTED_PASSWORD");
+    free(bad);
+    free(raw);
+    free(b64);
+    hsm_password_provider_free(pp);
+}
+
+static void
+test_pkcs11_password_aes_gcm_unwrap_roundtrip(void)
+{
+    static const char pw[] = "aes wrapped password";
+    p11_token *t;
+    hsm_password_provider *pp;
+    hsm_config *c;
+    hsm_secret *sec = NULL;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
+    char *b64;
+    p11_diag d = {""};
+    char detail[HSM_DETAIL_MAX] = "";
+
+    provision_keys();
+    t = open_token();
+    REQUIRE(t != NULL);
+    REQUIRE(p11_wrap_secret(t, "aes1", (const uint8_t *)pw, strlen(pw), &blob,
+                            &blob_len, &d) == CKR_OK);
+    p11_token_close(t);
+    b64 = kc_b64_encode(blob, blob_len, KC_B64_STD);
+    REQUIRE(b64 != NULL);
+    /* The blob through the configuration this time. */
+    c = make_config(PIN, "aes1");
+    hsm_config_set(c, "encrypted_password", b64);
+    REQUIRE(hsm_password_provider_new_ex("pkcs11", c, &pp, detail,
+                                         sizeof detail) == HSM_OK);
+    REQUIRE(hsm_password_get(pp, NULL, &sec) == HSM_OK);
+    CHECK_EQ(sec->len, strlen(pw));
+    CHECK(memcmp(sec->data, pw, sec->len) == 0);
+    hsm_secret_free(sec);
+    sec = NULL;
+    hsm_password_provider_free(pp);
+    /* One flipped bit in the tag: rejected. */
+    blob[blob_len - 1] ^= 0x80;
+    free(b64);
+    b64 = kc_b64_encode(blob, blob_len, KC_B64_STD);
+    hsm_config_set(c, "encrypted_password", b64);
+    REQUIRE(hsm_password_provider_new_ex("pkcs11", c, &pp, detail,
+                                         sizeof detail) == HSM_OK);
+    CHECK(hsm_password_get(pp, NULL, &sec) == HSM_ECORRUPT);
+    CHECK(sec == NULL);
+    hsm_password_provider_free(pp);
+    hsm_config_free(c);
+    free(b64);
+    free(blob);
+}
+
 static const kt_case cases[] = {
     KT_CASE(test_p11_rv_table_names_and_classes),
     KT_CASE(test_p11_module_relative_path_rejected),
@@ -852,6 +1363,20 @@ static const kt_case cases[] = {
     KT_CASE(test_p11_pkcs11_tool_signature_verifies),
     KT_CASE(test_p11_unwrap_rsa_oaep_roundtrip),
     KT_CASE(test_p11_unwrap_aes_gcm_tampered_rejected),
+    KT_CASE(test_pkcs11_signer_ecdsa_der_verifies),
+    KT_CASE(test_pkcs11_signer_ed25519_verifies),
+    KT_CASE(test_pkcs11_signer_rsa_pss_verifies),
+    KT_CASE(test_pkcs11_signer_sign_digest_matches_message),
+    KT_CASE(test_pkcs11_signer_wrong_pin_eauth),
+    KT_CASE(test_pkcs11_signer_pin_file_readable_by_others_eperm),
+    KT_CASE(test_pkcs11_signer_missing_key_enotfound),
+    KT_CASE(test_pkcs11_signer_bad_module_econfig),
+    KT_CASE(test_pkcs11_signer_unknown_token_enotfound),
+    KT_CASE(test_pkcs11_signer_env_fallbacks_used),
+    KT_CASE(test_pkcs11_signer_20_threads_all_verify),
+    KT_CASE(test_pkcs11_password_rsa_oaep_unwrap_roundtrip),
+    KT_CASE(test_pkcs11_password_tampered_blob_ecorrupt),
+    KT_CASE(test_pkcs11_password_aes_gcm_unwrap_roundtrip),
 };
 
 int
