@@ -34,6 +34,8 @@ struct fake_cloud {
 };
 
 typedef struct {
+    char *uri; /* the raw request target, as sent */
+    bool started;
     char *body;
     size_t len;
     bool too_big;
@@ -49,6 +51,7 @@ typedef struct {
     fake_cloud *fc;
     struct MHD_Connection *c;
     const char *method, *path;
+    const char *raw_path, *raw_query; /* undecoded, for SigV4 */
     const char *body;
     size_t body_len;
     hdr_list hl;
@@ -279,7 +282,8 @@ aws_check(rq *r, rs *s, const char **op)
     fake_cloud *fc = r->fc;
     hsm_sigv4_request q = {
         .method = r->method,
-        .path = r->path,
+        .path = r->raw_path,
+        .query = r->raw_query,
         .headers = r->hl.h,
         .header_count = r->hl.n,
         .body = (const uint8_t *)r->body,
@@ -781,10 +785,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
     enum MHD_Result ret;
 
     (void)version;
-    if (!u) {
-        if (!(u = calloc(1, sizeof *u)))
-            return MHD_NO;
-        *con_cls = u;
+    if (!u)
+        return MHD_NO; /* uri_log always creates it */
+    if (!u->started) {
+        u->started = true;
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -807,6 +811,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
     r.c = c;
     r.method = method;
     r.path = url;
+    {
+        char *q = strchr(u->uri, '?');
+
+        if (q)
+            *q++ = '\0';
+        r.raw_path = u->uri;
+        r.raw_query = q;
+    }
     r.body = u->body ? u->body : "";
     r.body_len = u->len;
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &r.hl);
@@ -833,10 +845,25 @@ on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 
     (void)cls, (void)c, (void)toe;
     if (u) {
+        free(u->uri);
         free(u->body);
         free(u);
     }
     *con_cls = NULL;
+}
+
+/* Keep the request target exactly as sent (MHD decodes `url`). */
+static void *
+uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    upload *u = calloc(1, sizeof *u);
+
+    (void)cls, (void)c;
+    if (u && !(u->uri = strdup(uri ? uri : "/"))) {
+        free(u);
+        u = NULL;
+    }
+    return u;
 }
 
 fake_cloud *
@@ -855,10 +882,10 @@ fake_start(void)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = 0;
     fc->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                                 MHD_USE_INTERNAL_POLLING_THREAD |
-                                 MHD_USE_ERROR_LOG,
+                                 MHD_USE_INTERNAL_POLLING_THREAD,
                              0, NULL, NULL, on_request, fc, MHD_OPTION_SOCK_ADDR,
                              &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, fc,
+                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, fc,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                              MHD_OPTION_END);
     if (!fc->d || !(info = MHD_get_daemon_info(fc->d, MHD_DAEMON_INFO_BIND_PORT)))
