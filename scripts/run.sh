@@ -86,7 +86,7 @@ mode_zapdb() {
   rm -f "$data/region.txt"
   set +e
   zap get "$store" config missing --password-file "$pwfile"
-  echo "(exit status $? : not found)"
+  echo "(exit status $?: not found)"
   set -e
 
   say "Integrity, backup and statistics"
