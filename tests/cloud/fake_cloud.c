@@ -17,6 +17,7 @@
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <hsm/hsm.h>
 
@@ -28,6 +29,7 @@
 
 struct fake_cloud {
     struct MHD_Daemon *d;
+    char *tls_key, *tls_cert; /* PEM, for MHD */
     unsigned port;
     EVP_PKEY *key;
     fake_knobs k;
@@ -866,12 +868,71 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *c)
     return u;
 }
 
-fake_cloud *
-fake_start(void)
+static char *
+bio_string(BIO *b)
+{
+    char *p = NULL, *s;
+    long n = BIO_get_mem_data(b, &p);
+
+    if (n <= 0 || !(s = malloc((size_t)n + 1)))
+        return NULL;
+    memcpy(s, p, (size_t)n);
+    s[n] = '\0';
+    return s;
+}
+
+/* A self-signed certificate for IP:127.0.0.1, valid for a day. */
+static int
+make_cert(fake_cloud *fc, const char *ca_path)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *nm;
+    X509_EXTENSION *ext = NULL;
+    X509V3_CTX v3;
+    BIO *bk = BIO_new(BIO_s_mem()), *bc = BIO_new(BIO_s_mem());
+    FILE *f = NULL;
+    int rc = -1;
+
+    if (!k || !x || !bk || !bc || !X509_set_version(x, 2) ||
+        !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), 86400) ||
+        !X509_set_pubkey(x, k) || !(nm = X509_get_subject_name(x)) ||
+        !X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+                                    (const unsigned char *)"fake cloud", -1,
+                                    -1, 0) ||
+        !X509_set_issuer_name(x, nm))
+        goto out;
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    if (!(ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                                    "IP:127.0.0.1")) ||
+        !X509_add_ext(x, ext, -1) || !X509_sign(x, k, EVP_sha256()) ||
+        !PEM_write_bio_PrivateKey(bk, k, NULL, NULL, 0, NULL, NULL) ||
+        !PEM_write_bio_X509(bc, x) || !(fc->tls_key = bio_string(bk)) ||
+        !(fc->tls_cert = bio_string(bc)) || !(f = fopen(ca_path, "w")) ||
+        fputs(fc->tls_cert, f) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (f && fclose(f) != 0)
+        rc = -1;
+    X509_EXTENSION_free(ext);
+    BIO_free(bk);
+    BIO_free(bc);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+static fake_cloud *
+start(const char *ca_path)
 {
     fake_cloud *fc = calloc(1, sizeof *fc);
     const union MHD_DaemonInfo *info;
     struct sockaddr_in sa;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_INTERNAL_POLLING_THREAD;
 
     if (!fc)
         return NULL;
@@ -881,13 +942,25 @@ fake_start(void)
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = 0;
-    fc->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                                 MHD_USE_INTERNAL_POLLING_THREAD,
-                             0, NULL, NULL, on_request, fc, MHD_OPTION_SOCK_ADDR,
-                             &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, fc,
-                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, fc,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                             MHD_OPTION_END);
+    if (ca_path) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            make_cert(fc, ca_path) != 0)
+            goto fail;
+        flags |= MHD_USE_TLS;
+        fc->d = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, fc, MHD_OPTION_SOCK_ADDR, &sa,
+            MHD_OPTION_NOTIFY_COMPLETED, on_done, fc,
+            MHD_OPTION_URI_LOG_CALLBACK, uri_log, fc,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+            MHD_OPTION_HTTPS_MEM_KEY, fc->tls_key, MHD_OPTION_HTTPS_MEM_CERT,
+            fc->tls_cert, MHD_OPTION_END);
+    } else {
+        fc->d = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, fc, MHD_OPTION_SOCK_ADDR, &sa,
+            MHD_OPTION_NOTIFY_COMPLETED, on_done, fc,
+            MHD_OPTION_URI_LOG_CALLBACK, uri_log, fc,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    }
     if (!fc->d || !(info = MHD_get_daemon_info(fc->d, MHD_DAEMON_INFO_BIND_PORT)))
         goto fail;
     fc->port = info->port;
@@ -895,6 +968,18 @@ fake_start(void)
 fail:
     fake_stop(fc);
     return NULL;
+}
+
+fake_cloud *
+fake_start(void)
+{
+    return start(NULL);
+}
+
+fake_cloud *
+fake_start_tls(const char *ca_path)
+{
+    return start(ca_path);
 }
 
 void
@@ -905,6 +990,8 @@ fake_stop(fake_cloud *fc)
     if (fc->d)
         MHD_stop_daemon(fc->d);
     EVP_PKEY_free(fc->key);
+    free(fc->tls_key);
+    free(fc->tls_cert);
     free(fc);
 }
 

@@ -73,6 +73,10 @@ typedef struct fake_cloud fake_cloud;
 
 /* Start on 127.0.0.1 with a fresh P-256 key; NULL on failure. */
 fake_cloud *fake_start(void);
+/* The same over HTTPS with a fresh self-signed certificate for IP
+ * 127.0.0.1 only (no DNS name), written as PEM to `ca_path` so that a
+ * client can trust it. NULL on failure or without TLS support in MHD. */
+fake_cloud *fake_start_tls(const char *ca_path);
 void fake_stop(fake_cloud *fc);
 unsigned fake_port(const fake_cloud *fc);
 fake_knobs *fake_knobs_of(fake_cloud *fc);

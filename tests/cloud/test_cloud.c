@@ -876,6 +876,44 @@ test_http_response_cap_enforced(void)
 }
 
 static void
+test_http_tls_verified_against_ca_bundle(void)
+{
+    const char *dir = kt_tmpdir(), *ca = kt_path(dir, "ca.pem");
+    fake_cloud *tls = fake_start_tls(ca), *plain = fc;
+    hsm_config *cfg;
+    hsm_secret *sec = NULL;
+    char url[128];
+
+    REQUIRE(tls);
+    setup();
+    set_aws_env();
+    fc = tls; /* the AWS config below points at the TLS fake */
+    cfg = aws_config();
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/", fake_port(tls));
+    hsm_config_set(cfg, "endpoint", url);
+    hsm_config_set(cfg, "ca_bundle", ca);
+    CHECK_EQ(get_password("aws", cfg, &sec), HSM_OK);
+    CHECK(is_password(sec));
+    hsm_secret_free(sec);
+    sec = NULL;
+    /* Not in the system trust store: refused. */
+    hsm_config_set(cfg, "ca_bundle", NULL);
+    CHECK_EQ(get_password("aws", cfg, &sec), HSM_ENETWORK);
+    CHECK(strstr(detail, "TLS") != NULL);
+    /* Trusted certificate, wrong name (it names only 127.0.0.1). */
+    hsm_config_set(cfg, "ca_bundle", ca);
+    snprintf(url, sizeof url, "https://localhost:%u/", fake_port(tls));
+    hsm_config_set(cfg, "endpoint", url);
+    CHECK_EQ(get_password("aws", cfg, &sec), HSM_ENETWORK);
+    CHECK(strstr(detail, "TLS") != NULL);
+    CHECK(sec == NULL);
+    CHECK_EQ(atomic_load(&fake_knobs_of(tls)->n_kms), 1);
+    fc = plain;
+    hsm_config_free(cfg);
+    fake_stop(tls);
+}
+
+static void
 test_cloud_parse_token_variants(void)
 {
     char *t = NULL;
@@ -986,6 +1024,7 @@ static const kt_case cases[] = {
     KT_CASE(test_zymbit_non_loopback_http_refused),
     KT_CASE(test_http_plain_http_only_to_loopback),
     KT_CASE(test_http_response_cap_enforced),
+    KT_CASE(test_http_tls_verified_against_ca_bundle),
     KT_CASE(test_cloud_parse_token_variants),
     KT_CASE(test_cloud_parse_aws_error_and_imds),
 };
