@@ -150,26 +150,35 @@ kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c)
     }
 }
 
+/* r += sign * e[0..255]: fixed trip count, no aliasing, so the compiler
+ * vectorises it. */
+static void
+add_slice(int32_t *restrict r, const int32_t *restrict e, int sign)
+{
+    if (sign > 0)
+        for (unsigned k = 0; k < MLDSA_N; k++)
+            r[k] += e[k];
+    else
+        for (unsigned k = 0; k < MLDSA_N; k++)
+            r[k] -= e[k];
+}
+
 void
 kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
                              const mldsa_poly *s)
 {
-    memset(r->c, 0, sizeof r->c);
-    /* X^i * s wraps with a sign change past X^255 (negacyclic). */
-    for (unsigned t = 0; t < c->count; t++) {
-        unsigned i = c->pos[t], n = MLDSA_N - i;
-        if (c->sign[t] > 0) {
-            for (unsigned j = 0; j < n; j++)
-                r->c[i + j] += s->c[j];
-            for (unsigned j = n; j < MLDSA_N; j++)
-                r->c[j - n] -= s->c[j];
-        } else {
-            for (unsigned j = 0; j < n; j++)
-                r->c[i + j] -= s->c[j];
-            for (unsigned j = n; j < MLDSA_N; j++)
-                r->c[j - n] += s->c[j];
-        }
+    /* X^i * s in Z[X]/(X^256 + 1) is the slice ext[256 - i .. 511 - i] of
+     * ext = (-s || s): coefficients pushed past X^255 wrap negated. */
+    int32_t ext[2 * MLDSA_N];
+
+    for (unsigned j = 0; j < MLDSA_N; j++) {
+        ext[j] = -s->c[j];
+        ext[MLDSA_N + j] = s->c[j];
     }
+    memset(r->c, 0, sizeof r->c);
+    for (unsigned t = 0; t < c->count; t++)
+        add_slice(r->c, ext + MLDSA_N - c->pos[t], c->sign[t]);
+    kc_wipe(ext, sizeof ext);
 }
 
 /* ---- rounding (section 7.4) ------------------------------------------- */
