@@ -256,6 +256,8 @@ test_cli_bad_command_lines_exit2(void)
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-ops", "0"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "12k"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-ops", "-1"), 2);
+    CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "8191"), 2);
+    CHECK(err_is_one_line("zapdb: init: --kdf-mem must be at least 8192 bytes"));
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", f.pw,
                  "--password-file", f.pw), 2);
     CHECK(err_is_one_line("zapdb: get: option --password-file given twice"));
@@ -531,6 +533,8 @@ test_cli_init_existing_store_refused(void)
     CHECK_EQ(fx_put(&f, "b", "k", "v", 1), 0);
     CHECK_EQ(RUN("init", f.store, "--password-file", f.pw, KDF), 1);
     CHECK(err_is_one_line("zapdb: init: a store already exists"));
+    CHECK_EQ(RUN("init", kt_path(f.dir, "no/such/parent"), "--password-file", f.pw, KDF), 1);
+    CHECK(err_is_one_line("zapdb: init: cannot create a store at"));
     CHECK_EQ(fx_get(&f, "b", "k"), 0);
     CHECK(out_is("v", 1));
 }
@@ -757,6 +761,8 @@ test_cli_backup_restore_roundtrips(void)
     CHECK_EQ(R.err_len, 0);
     REQUIRE(stat(bk, &st) == 0);
     CHECK_EQ(st.st_mode & 07777, 0600);
+    CHECK_EQ(RUN("backup", f.store, kt_path(f.dir, "nodir/b"), "--password-file", f.pw), 3);
+    CHECK(err_is_one_line("zapdb: backup: cannot write"));
     /* later changes to the source do not reach the restored copy */
     CHECK_EQ(fx_put(&f, "b1", "k1", "changed", 7), 0);
     CHECK_EQ(RUN("restore", bk, dst, "--password-file", f.pw), 0);
@@ -803,6 +809,10 @@ test_cli_restore_bad_backups_rejected(void)
     /* empty file */
     CHECK(kt_write_file(cut, "", 0, 0600) == 0);
     CHECK_EQ(RUN("restore", cut, kt_path(f.dir, "r3"), "--password-file", f.pw), 5);
+    /* no such file */
+    CHECK_EQ(RUN("restore", kt_path(f.dir, "nofile"), kt_path(f.dir, "r0"),
+                 "--password-file", f.pw), 3);
+    CHECK(err_is_one_line("zapdb: restore: no backup file at"));
     /* wrong password */
     wrong = kt_path(f.dir, "wrong");
     REQUIRE(kt_write_file(wrong, "not it", 6, 0600) == 0);

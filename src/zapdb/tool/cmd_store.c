@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kc.h"
 
@@ -27,6 +28,13 @@ zt_cmd_init(const zt_args *a)
     err = zap_open(a->pos[0], &opts, pw, pw_len, &db);
     if (err == ZAP_EEXIST) {
         zt_err(a, "a store already exists in %s", a->pos[0]);
+        rc = ZT_EXIT_ERR;
+        goto out;
+    }
+    if (err == ZAP_ENOSTORE) {
+        db = NULL;
+        zt_err(a, "cannot create a store at %s: no such parent directory, or "
+                  "not writable", a->pos[0]);
         rc = ZT_EXIT_ERR;
         goto out;
     }
@@ -178,6 +186,11 @@ zt_cmd_backup(const zt_args *a)
     zt_progress_init(&p, a->cmd);
     err = zap_backup(db, a->pos[1], zt_progress_cb, &p);
     zt_progress_end(&p);
+    if (err == ZAP_ENOSTORE || err == ZAP_ENOTFOUND) {
+        zt_err(a, "cannot write %s: no such directory", a->pos[1]);
+        rc = ZT_EXIT_NOTFOUND;
+        goto out;
+    }
     if (err != ZAP_OK) {
         rc = zt_zap_err(a, db, err, "cannot write the backup");
         goto out;
@@ -193,11 +206,17 @@ zt_cmd_restore(const zt_args *a)
 {
     char *pw = NULL;
     size_t pw_len = 0;
+    struct stat st;
     zap_opts opts;
     zt_progress p;
     zap_err err;
     int rc;
 
+    if (stat(a->pos[0], &st) != 0 || !S_ISREG(st.st_mode)) {
+        zt_err(a, "no backup file at %s", a->pos[0]);
+        rc = ZT_EXIT_NOTFOUND;
+        goto out;
+    }
     rc = zt_password(a, a->password_file, "ZAPDB_PASSWORD",
                      "Backup password: ", false, &pw, &pw_len);
     if (rc != ZT_EXIT_OK)

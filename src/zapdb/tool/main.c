@@ -223,6 +223,10 @@ apply_opt(zt_args *a, const zt_optdef *o, const char *val)
             zt_err(a, "%s needs a positive whole number, not \"%s\"", n, val);
             return false;
         }
+        if (!ops && v < 8192) {
+            zt_err(a, "--kdf-mem must be at least 8192 bytes");
+            return false;
+        }
         if (!ops && v > SIZE_MAX) {
             zt_err(a, "--kdf-mem is too large");
             return false;
