@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `hsm pkcs11 ...`: token key management for the hsm tool, which includes
+ * this header with __has_include (docs/hsm.md, "The hsm tool hook"). */
+#ifndef HSM_PKCS11_CLI_H
+#define HSM_PKCS11_CLI_H
+
+#define HSM_HAVE_PKCS11_CLI 1
+
+/* argv[0] == "pkcs11". Subcommands:
+ *   keygen --type T --label L [--id HEX] [--usage sign|decrypt]
+ *   list
+ *   wrap --key REF            (secret read from stdin, base64 blob out)
+ * each with --config key=value (repeatable): module, token_label or
+ * token_serial, pin_provider, pin_key_id, pin.<k>. Results go to stdout,
+ * diagnostics to stderr. Returns 0 on success, 1 when the operation
+ * failed, 2 on a usage error. */
+int hsm_pkcs11_cli(int argc, char **argv);
+
+#endif
