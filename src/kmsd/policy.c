@@ -66,12 +66,13 @@ kms_valid_glob(const char *p)
 }
 
 /* Dynamic programming over (pattern token, subject prefix): linear in
- * |pattern| x |subject|, no backtracking blow-up. */
-bool
-kms_glob_match(const char *pattern, const char *s)
+ * |pattern| x |subject|, no backtracking blow-up. Only the first `pl`
+ * bytes of the pattern are used. */
+static bool
+glob_dp(const char *pattern, size_t pl, const char *s)
 {
     bool rows[2][SUBJ_MAX + 1];
-    size_t sl = strlen(s), pl = strlen(pattern);
+    size_t sl = strlen(s);
     bool *prev = rows[0], *cur = rows[1];
 
     if (sl > SUBJ_MAX || pl > GLOB_MAX)
@@ -79,7 +80,7 @@ kms_glob_match(const char *pattern, const char *s)
     memset(prev, 0, sizeof rows[0]);
     prev[0] = true;
     for (size_t i = 0; i < pl;) {
-        bool dstar = pattern[i] == '*' && pattern[i + 1] == '*';
+        bool dstar = pattern[i] == '*' && i + 1 < pl && pattern[i + 1] == '*';
         bool star = pattern[i] == '*';
         char lit = pattern[i];
 
@@ -98,6 +99,18 @@ kms_glob_match(const char *pattern, const char *s)
         cur = t;
     }
     return prev[sl];
+}
+
+bool
+kms_glob_match(const char *pattern, const char *s)
+{
+    size_t pl = strlen(pattern);
+
+    if (glob_dp(pattern, pl, s))
+        return true;
+    /* a pattern ending in slash-double-star also covers the folder itself */
+    return pl > 3 && strcmp(pattern + pl - 3, "/**") == 0 &&
+           glob_dp(pattern, pl - 3, s);
 }
 
 typedef struct {

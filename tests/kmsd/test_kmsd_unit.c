@@ -370,6 +370,8 @@ test_policy_glob_semantics(void)
     CHECK(kms_glob_match("secrets/prod/*", "secrets/prod/a"));
     CHECK(!kms_glob_match("secrets/prod/*", "secrets/prod/a/b"));
     CHECK(kms_glob_match("secrets/prod/**", "secrets/prod/a/b"));
+    CHECK(kms_glob_match("secrets/*/app/**", "secrets/prod/app"));
+    CHECK(!kms_glob_match("secrets/*/app/**", "secrets/prod/apple"));
     CHECK(kms_glob_match("secrets/*/app/**", "secrets/dev/app/x/y"));
     CHECK(!kms_glob_match("secrets/*/app/**", "secrets/dev/web/x"));
     CHECK(kms_glob_match("secrets/prod/db-*", "secrets/prod/db-main"));
