@@ -309,7 +309,7 @@ main(int argc, char **argv)
         return ZT_EXIT_ERR;
     }
     if (argc < 2) {
-        usage_tool(stderr);
+        fprintf(stderr, "zapdb: no command given (see zapdb --help)\n");
         return ZT_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
