@@ -225,10 +225,10 @@ api GET "/v1/kms/orgs/other/secrets/app?env=prod&list=true&recursive=true" "" "$
 check test_other_org_sees_none_of_acme eq "$(echo "$body" | jget '["keys"]')" "[]"
 
 # ---- expiry and revocation ----------------------------------------------------------
-SHORT=$("$KMS" token create --policy app-read --ttl 1s --raw)
+SHORT=$("$KMS" token create --policy app-read --ttl 3s --raw)
 api GET /v1/kms/auth/token "" "$SHORT"
 check test_short_token_valid_first eq "$code" 200
-sleep 2.2
+sleep 4.1
 api GET /v1/kms/auth/token "" "$SHORT"
 check test_short_token_expired_401 eq "$code" 401
 ACC=$(KMS_TOKEN=$READER "$KMS" token lookup --self --json | jget '["accessor"]')
