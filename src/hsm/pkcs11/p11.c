@@ -359,6 +359,7 @@ struct p11_token {
     ck_session_handle_t idle[P11_POOL_MAX];
     size_t idle_count;
     size_t open_count;  /* idle + in use */
+    size_t pool_max;    /* P11_POOL_MAX, lowered on CKR_SESSION_COUNT */
 };
 
 /* PKCS#11 text fields are blank-padded, not NUL-terminated. */
@@ -517,13 +518,21 @@ session_get(p11_token *t, ck_session_handle_t *s, unsigned *gen, p11_diag *d)
     ck_rv_t rv = CKR_OK;
 
     pthread_mutex_lock(&t->mu);
-    while (t->idle_count == 0 && t->open_count >= P11_POOL_MAX)
-        pthread_cond_wait(&t->cv, &t->mu);
-    if (t->idle_count > 0) {
-        t->idle_count--;
-        *s = t->idle[t->idle_count];
-    } else if ((rv = session_open_locked(t, s, d)) != CKR_OK) {
-        goto out;
+    for (;;) {
+        while (t->idle_count == 0 && t->open_count >= t->pool_max)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (t->idle_count > 0) {
+            *s = t->idle[--t->idle_count];
+            break;
+        }
+        rv = session_open_locked(t, s, d);
+        if (rv == CKR_OK)
+            break;
+        /* A token allowing fewer sessions than the pool (YubiHSM 2, busy
+         * network HSMs): make do with the sessions we already have. */
+        if (rv != CKR_SESSION_COUNT || t->open_count == 0)
+            goto out;
+        t->pool_max = t->open_count;
     }
     *gen = t->gen;
     if ((rv = login_locked(t, *s, d)) != CKR_OK) {
@@ -638,6 +647,7 @@ p11_token_open(p11_module *m, const p11_token_sel *sel, const uint8_t *pin,
     if (pin_len)
         memcpy(t->pin, pin, pin_len);
     t->pin_len = pin_len;
+    t->pool_max = P11_POOL_MAX;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     kc_strlcpy(t->label, sel->label ? sel->label : "", sizeof t->label);
