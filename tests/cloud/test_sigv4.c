@@ -765,6 +765,15 @@ test_sigv4_sign_bad_input_rejected(void)
     q.query = "a=%4";
     CHECK_EQ(hsm_sigv4_sign(&q, &p, &r), HSM_SIGV4_EMALFORMED);
     q.query = NULL;
+    {
+        static char deep[2000];
+
+        for (size_t i = 0; i + 2 < sizeof deep; i += 2)
+            memcpy(deep + i, "/a", 2);
+        q.path = deep; /* ~1000 segments: refused, not truncated */
+        CHECK_EQ(hsm_sigv4_sign(&q, &p, &r), HSM_SIGV4_EMALFORMED);
+        q.path = "/";
+    }
     q.header_count = 2; /* X-Amz-Date given by the caller */
     CHECK_EQ(hsm_sigv4_sign(&q, &p, &r), HSM_SIGV4_EINVAL);
     h[1] = (hsm_sigv4_header){"X-Evil", "a\r\nInjected: yes"};

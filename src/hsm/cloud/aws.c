@@ -588,10 +588,12 @@ aws_verify_digest(void *self, const char *key_id, const uint8_t *digest,
     hsm_err rc = HSM_ENOMEM;
 
     *valid = false;
-    if (digest_len != 32 || sig_len == 0 || sig_len > MAX_SIG) {
-        hsm_diag_set(diag, "aws: Verify: bad digest or signature length");
-        return digest_len != 32 ? HSM_EINVAL : HSM_OK;
+    if (digest_len != 32) {
+        hsm_diag_set(diag, "aws: Verify: digest must be 32 bytes (SHA-256)");
+        return HSM_EINVAL;
     }
+    if (sig_len == 0 || sig_len > MAX_SIG)
+        return HSM_OK; /* cannot be a valid signature */
     if (!(req = digest_request(key_id, digest, digest_len)) ||
         !(s64 = kc_b64_encode(sig, sig_len, KC_B64_STD)) ||
         json_object_set_new(req, "Signature", json_string(s64)) != 0)

@@ -242,7 +242,8 @@ hsm_sigv4_parse_amz_date(const char *s, time_t *t)
 
 /* ---- canonical URI and query (AWS "Create a canonical request") ------- */
 
-static void
+/* Returns -1 for a path too deep to normalise (refused as malformed). */
+static int
 canonical_uri(sbuf *b, const char *path, unsigned flags)
 {
     const char *segs[512];
@@ -250,12 +251,12 @@ canonical_uri(sbuf *b, const char *path, unsigned flags)
 
     if (!path || !*path) {
         sb_putc(b, '/');
-        return;
+        return 0;
     }
     plen = strlen(path);
     if (flags & HSM_SIGV4_S3_PATH) {
         sb_put(b, path, plen);
-        return;
+        return 0;
     }
     /* Normalise: drop empty and "." segments, ".." removes the previous
      * one (RFC 3986 section 5.2.4), then encode each byte once more. */
@@ -269,8 +270,7 @@ canonical_uri(sbuf *b, const char *path, unsigned flags)
             if (n > 0)
                 n--;
         } else if (n == sizeof segs / sizeof segs[0]) {
-            b->oom = true; /* absurdly deep path: refuse */
-            return;
+            return -1;
         } else {
             segs[n] = s;
             lens[n++] = l;
@@ -287,6 +287,7 @@ canonical_uri(sbuf *b, const char *path, unsigned flags)
     }
     if (n > 0 && path[plen - 1] == '/')
         sb_putc(b, '/');
+    return 0;
 }
 
 typedef struct {
@@ -497,7 +498,10 @@ build_canonical(const char *method, const char *path, const char *query,
 
     sb_puts(creq, method);
     sb_putc(creq, '\n');
-    canonical_uri(creq, path, flags);
+    if (canonical_uri(creq, path, flags) < 0) {
+        rc = HSM_SIGV4_EMALFORMED;
+        goto out;
+    }
     sb_putc(creq, '\n');
     if ((rc = canonical_query(creq, query)) != HSM_SIGV4_OK)
         goto out;
