@@ -29,9 +29,9 @@
 
 extern char **environ;
 
-#define PIN     "1234"
-#define SO_PIN  "5678"
-#define LABEL   "kms-test"
+#define PIN    "1234"
+#define SO_PIN "5678"
+#define LABEL  "kms-test"
 
 static const char *g_module; /* SoftHSM2 module path */
 static const char *g_dir;    /* token directory and scratch files */
@@ -106,12 +106,19 @@ setup_softhsm(void)
         return -1;
     setenv("SOFTHSM2_CONF", confp, 1);
     {
-        char *argv[] = {"softhsm2-util", "--init-token", "--free", "--label",
-                        LABEL,           "--pin",        PIN,      "--so-pin",
-                        SO_PIN,          NULL};
-        char *argv2[] = {"softhsm2-util", "--init-token", "--free", "--label",
-                         "kms-other",     "--pin",        "4321",   "--so-pin",
-                         SO_PIN,          NULL};
+        char *argv[] = {"softhsm2-util",
+                        "--init-token",
+                        "--free",
+                        "--label",
+                        LABEL,
+                        "--pin",
+                        PIN,
+                        "--so-pin",
+                        SO_PIN,
+                        NULL};
+        char *argv2[] = {
+            "softhsm2-util", "--init-token", "--free",   "--label", "kms-other",
+            "--pin",         "4321",         "--so-pin", SO_PIN,    NULL};
 
         if (run(argv, kt_path(g_dir, "init.log")) != 0 ||
             run(argv2, kt_path(g_dir, "init2.log")) != 0) {
@@ -201,9 +208,8 @@ out:
 }
 
 static void
-keygen_or_die(p11_token *t, p11_key_kind kind, unsigned long bits,
-              bool decrypt, const char *label, const uint8_t *id,
-              size_t id_len)
+keygen_or_die(p11_token *t, p11_key_kind kind, unsigned long bits, bool decrypt,
+              const char *label, const uint8_t *id, size_t id_len)
 {
     p11_keyspec ks = {kind, bits, decrypt, label, id, id_len};
     p11_diag d = {""};
@@ -231,11 +237,11 @@ ensure_keys(p11_token *t)
                   sizeof id_oaep);
     keygen_or_die(t, P11_KEY_AES, 256, false, "aes1", id_aes, sizeof id_aes);
     if (p11_token_has_mech(t, CKM_EDDSA))
-        keygen_or_die(t, P11_KEY_ED25519, 0, false, "ed1", id_ed,
-                      sizeof id_ed);
+        keygen_or_die(t, P11_KEY_ED25519, 0, false, "ed1", id_ed, sizeof id_ed);
 }
 
-/* ---- p11 layer: modules and tokens ----------------------------------------- */
+/* ---- p11 layer: modules and tokens -----------------------------------------
+ */
 
 static void
 test_p11_module_relative_path_rejected(void)
@@ -317,8 +323,7 @@ test_p11_token_wrong_pin_auth_error(void)
     CHECK(rv == CKR_PIN_INCORRECT);
     CHECK(t == NULL);
     CHECK(p11_rv_class(rv) == P11_C_AUTH);
-    CHECK(strcmp(d.msg, "pkcs11: C_Login: CKR_PIN_INCORRECT (wrong PIN)") ==
-          0);
+    CHECK(strcmp(d.msg, "pkcs11: C_Login: CKR_PIN_INCORRECT (wrong PIN)") == 0);
     CHECK(strstr(d.msg, "9999") == NULL);
     p11_module_release(m);
 }
@@ -373,8 +378,7 @@ test_p11_token_by_serial_opens(void)
     p11_token_close(t);
 
     sel.serial = serial;
-    CHECK(p11_token_open(m, &sel, (const uint8_t *)PIN, 4, &t2, &d) ==
-          CKR_OK);
+    CHECK(p11_token_open(m, &sel, (const uint8_t *)PIN, 4, &t2, &d) == CKR_OK);
     p11_token_close(t2);
     t2 = NULL;
     /* Serial and label must both match when both are given. */
@@ -388,7 +392,8 @@ test_p11_token_by_serial_opens(void)
     p11_module_release(m);
 }
 
-/* ---- p11 layer: keys --------------------------------------------------------- */
+/* ---- p11 layer: keys
+ * --------------------------------------------------------- */
 
 static void
 test_p11_keygen_ec_sign_verifies_with_openssl(void)
@@ -416,8 +421,8 @@ test_p11_keygen_ec_sign_verifies_with_openssl(void)
     /* By id as well as by label. */
     free(raw);
     raw = NULL;
-    CHECK(p11_sign(t, "id:0a01", P11_ANY_KEY, dg, 32, &raw, &raw_len, NULL, &d) ==
-          CKR_OK);
+    CHECK(p11_sign(t, "id:0a01", P11_ANY_KEY, dg, 32, &raw, &raw_len, NULL,
+                   &d) == CKR_OK);
     free(raw);
     free(der);
     free(spki);
@@ -442,11 +447,11 @@ test_p11_keygen_ed25519_sign_verifies_with_openssl(void)
                      NULL, &d) == CKR_OK);
     CHECK_EQ(sig_len, 64);
     REQUIRE(p11_public_key(t, "ed1", &spki, &spki_len, NULL, &d) == CKR_OK);
-    CHECK(ossl_verify(spki, spki_len, V_ED25519, msg, sizeof msg, sig,
-                      sig_len));
+    CHECK(
+        ossl_verify(spki, spki_len, V_ED25519, msg, sizeof msg, sig, sig_len));
     sig[5] ^= 1;
-    CHECK(!ossl_verify(spki, spki_len, V_ED25519, msg, sizeof msg, sig,
-                       sig_len));
+    CHECK(
+        !ossl_verify(spki, spki_len, V_ED25519, msg, sizeof msg, sig, sig_len));
     free(sig);
     free(spki);
     p11_token_close(t);
@@ -464,18 +469,17 @@ test_p11_keygen_rsa_pss_verifies_with_openssl(void)
     REQUIRE(t != NULL);
     ensure_keys(t);
     sha256(msg, sizeof msg, dg);
-    REQUIRE(p11_sign(t, "rsa-pss", CKK_RSA, dg, 32, &sig, &sig_len, NULL,
-                     &d) == CKR_OK);
-    CHECK_EQ(sig_len, 256);
-    REQUIRE(p11_public_key(t, "rsa-pss", &spki, &spki_len, NULL, &d) ==
+    REQUIRE(p11_sign(t, "rsa-pss", CKK_RSA, dg, 32, &sig, &sig_len, NULL, &d) ==
             CKR_OK);
+    CHECK_EQ(sig_len, 256);
+    REQUIRE(p11_public_key(t, "rsa-pss", &spki, &spki_len, NULL, &d) == CKR_OK);
     CHECK(ossl_verify(spki, spki_len, V_PSS, msg, sizeof msg, sig, sig_len));
     CHECK(!ossl_verify(spki, spki_len, V_PSS, msg, 3, sig, sig_len));
     free(sig);
     sig = NULL;
     /* PSS signs a SHA-256 digest: any other length is refused. */
-    CHECK(p11_sign(t, "rsa-pss", CKK_RSA, dg, 31, &sig, &sig_len, NULL,
-                   &d) == P11R_BAD_INPUT);
+    CHECK(p11_sign(t, "rsa-pss", CKK_RSA, dg, 31, &sig, &sig_len, NULL, &d) ==
+          P11R_BAD_INPUT);
     CHECK(sig == NULL);
     free(spki);
     p11_token_close(t);
@@ -486,8 +490,8 @@ test_p11_keygen_duplicate_label_exists(void)
 {
     static const uint8_t other_id[] = {0x7f, 0x7f};
     p11_token *t = open_token();
-    p11_keyspec ks = {P11_KEY_EC_P256, 0, false, "ec1", other_id,
-                      sizeof other_id};
+    p11_keyspec ks = {P11_KEY_EC_P256, 0,        false,
+                      "ec1",           other_id, sizeof other_id};
     p11_diag d = {""};
 
     REQUIRE(t != NULL);
@@ -556,14 +560,15 @@ test_p11_sign_missing_key_not_found(void)
     ck_rv_t rv;
 
     REQUIRE(t != NULL);
-    rv = p11_sign(t, "no-such-key", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL, &d);
+    rv = p11_sign(t, "no-such-key", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL,
+                  &d);
     CHECK(rv == P11R_KEY_NOT_FOUND);
     CHECK(p11_rv_class(rv) == P11_C_NOT_FOUND);
     CHECK(strstr(d.msg, "key not found") != NULL);
     CHECK(strstr(d.msg, "no-such-key") != NULL);
     CHECK(sig == NULL);
-    CHECK(p11_sign(t, "id:ffee", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL, &d) ==
-          P11R_KEY_NOT_FOUND);
+    CHECK(p11_sign(t, "id:ffee", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL,
+                   &d) == P11R_KEY_NOT_FOUND);
     CHECK(p11_public_key(t, "nothing", &spki, &spki_len, NULL, &d) ==
           P11R_KEY_NOT_FOUND);
     CHECK(p11_sign(t, "id:zz", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL, &d) ==
@@ -598,12 +603,14 @@ test_p11_rv_table_names_and_classes(void)
     p11_fail(&d, "C_Sign", 0x7777777UL, NULL);
     CHECK(strcmp(d.msg, "pkcs11: C_Sign: CKR 0x07777777 (unknown code)") == 0);
     p11_fail(&d, "C_Sign", CKR_DEVICE_ERROR, "key \"%s\"", "k");
-    CHECK(strcmp(d.msg,
-                 "pkcs11: C_Sign: CKR_DEVICE_ERROR (device error): key \"k\"") ==
-          0);
+    CHECK(
+        strcmp(d.msg,
+               "pkcs11: C_Sign: CKR_DEVICE_ERROR (device error): key \"k\"") ==
+        0);
 }
 
-/* ---- sessions ------------------------------------------------------------- */
+/* ---- sessions -------------------------------------------------------------
+ */
 
 static void
 sign_ec_ok(p11_token *t)
@@ -718,7 +725,8 @@ test_p11_concurrent_20_threads_all_verify(void)
     p11_token_close(t);
 }
 
-/* ---- interoperability with pkcs11-tool (OpenSC) ----------------------------- */
+/* ---- interoperability with pkcs11-tool (OpenSC) -----------------------------
+ */
 
 static void
 test_p11_pkcs11_tool_signature_verifies(void)
@@ -737,10 +745,12 @@ test_p11_pkcs11_tool_signature_verifies(void)
     sha256(msg, sizeof msg, dg);
     REQUIRE(kt_write_file(in, dg, 32, 0600) == 0);
     {
-        char *argv[] = {"pkcs11-tool", "--module", (char *)g_module,
-                        "--token-label", LABEL, "--login", "--pin", PIN,
-                        "--sign", "--mechanism", "ECDSA", "--id", "0a01",
-                        "-i", (char *)in, "-o", (char *)out, NULL};
+        char *argv[] = {
+            "pkcs11-tool", "--module",    (char *)g_module, "--token-label",
+            LABEL,         "--login",     "--pin",          PIN,
+            "--sign",      "--mechanism", "ECDSA",          "--id",
+            "0a01",        "-i",          (char *)in,       "-o",
+            (char *)out,   NULL};
 
         REQUIRE(run(argv, kt_path(g_dir, "pkcs11-tool.log")) == 0);
     }
@@ -755,7 +765,8 @@ test_p11_pkcs11_tool_signature_verifies(void)
     p11_token_close(t);
 }
 
-/* ---- wrapped secrets ----------------------------------------------------------- */
+/* ---- wrapped secrets
+ * ----------------------------------------------------------- */
 
 static void
 test_p11_unwrap_rsa_oaep_roundtrip(void)
@@ -785,8 +796,8 @@ test_p11_unwrap_rsa_oaep_roundtrip(void)
     CHECK(out == NULL);
     /* Wrong key: an RSA signing key cannot decrypt. */
     blob[100] ^= 0x40;
-    CHECK(p11_unwrap_secret(t, "rsa-pss", blob, blob_len, &out, &out_len,
-                            &d) != CKR_OK);
+    CHECK(p11_unwrap_secret(t, "rsa-pss", blob, blob_len, &out, &out_len, &d) !=
+          CKR_OK);
     CHECK(out == NULL);
     free(blob);
     p11_token_close(t);
@@ -834,8 +845,8 @@ test_p11_unwrap_aes_gcm_tampered_rejected(void)
     p11_token_close(t);
 }
 
-
-/* ---- libhsm providers ("pkcs11" signer and password provider) -------------- */
+/* ---- libhsm providers ("pkcs11" signer and password provider) --------------
+ */
 
 static const char *
 pin_file(const char *name, const char *pin, int mode)
@@ -871,8 +882,8 @@ make_signer(const char *key_id)
     hsm_config *c = make_config(PIN, key_id);
     hsm_signer *s = NULL;
     char detail[HSM_DETAIL_MAX] = "";
-    hsm_err rc = hsm_signer_new_ex("pkcs11", c, NULL, &s, detail,
-                                   sizeof detail);
+    hsm_err rc =
+        hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail);
 
     if (rc != HSM_OK)
         fprintf(stderr, "  signer: %s: %s\n", hsm_strerror(rc), detail);
@@ -979,8 +990,7 @@ test_pkcs11_signer_sign_digest_matches_message(void)
     s = make_signer("ec1");
     REQUIRE(s != NULL);
     sha256(msg, sizeof msg, dg);
-    REQUIRE(hsm_signer_sign_digest(s, NULL, dg, 32, &sig, &sig_len) ==
-            HSM_OK);
+    REQUIRE(hsm_signer_sign_digest(s, NULL, dg, 32, &sig, &sig_len) == HSM_OK);
     /* A signature over the digest verifies as one over the message. */
     CHECK(hsm_signer_verify(s, NULL, msg, sizeof msg, sig, sig_len, &valid) ==
           HSM_OK);
@@ -1067,8 +1077,7 @@ test_pkcs11_signer_bad_module_econfig(void)
     CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
           HSM_ECONFIG);
     CHECK(s == NULL);
-    CHECK(strstr(detail, "pkcs11: dlopen: module could not be loaded") !=
-          NULL);
+    CHECK(strstr(detail, "pkcs11: dlopen: module could not be loaded") != NULL);
     hsm_config_set(c, "module", "relative/libsofthsm2.so");
     CHECK(hsm_signer_new_ex("pkcs11", c, NULL, &s, detail, sizeof detail) ==
           HSM_ECONFIG);
@@ -1199,8 +1208,8 @@ make_password_provider(const char *key_id)
     hsm_password_provider *pp = NULL;
     char detail[HSM_DETAIL_MAX] = "";
 
-    if (hsm_password_provider_new_ex("pkcs11", c, &pp, detail,
-                                     sizeof detail) != HSM_OK)
+    if (hsm_password_provider_new_ex("pkcs11", c, &pp, detail, sizeof detail) !=
+        HSM_OK)
         fprintf(stderr, "  password provider: %s\n", detail);
     hsm_config_free(c);
     return pp;
@@ -1343,8 +1352,8 @@ test_pkcs11_password_aes_gcm_unwrap_roundtrip(void)
     free(blob);
 }
 
-
-/* ---- hsm pkcs11 CLI ----------------------------------------------------------- */
+/* ---- hsm pkcs11 CLI
+ * ----------------------------------------------------------- */
 
 /* Run hsm_pkcs11_cli with stdin from `in` (may be NULL) and stdout into
  * `out`; returns its exit code. */
@@ -1382,8 +1391,8 @@ test_pkcs11_cli_keygen_then_list_shows_key(void)
 {
     char cfg_module[512], pinf[512];
     const char *out = kt_path(g_dir, "cli.out");
-    char *gen[] = {"pkcs11", "keygen", CLI_CONFIG(pinf), "--type", "ec-p256",
-                   "--label", "cli-ec", "--id", "c11e"};
+    char *gen[] = {"pkcs11",  "keygen", CLI_CONFIG(pinf), "--type", "ec-p256",
+                   "--label", "cli-ec", "--id",           "c11e"};
     char *list[] = {"pkcs11", "list", CLI_CONFIG(pinf)};
     uint8_t *txt;
     size_t len;
@@ -1412,10 +1421,10 @@ test_pkcs11_cli_keygen_then_list_shows_key(void)
     /* The generated key signs through the generic signer interface. */
     s = make_signer("cli-ec");
     REQUIRE(s != NULL);
-    REQUIRE(hsm_signer_sign(s, NULL, (const uint8_t *)"m", 1, &sig,
-                            &sig_len) == HSM_OK);
-    CHECK(hsm_signer_verify(s, "id:c11e", (const uint8_t *)"m", 1, sig,
-                            sig_len, &valid) == HSM_OK);
+    REQUIRE(hsm_signer_sign(s, NULL, (const uint8_t *)"m", 1, &sig, &sig_len) ==
+            HSM_OK);
+    CHECK(hsm_signer_verify(s, "id:c11e", (const uint8_t *)"m", 1, sig, sig_len,
+                            &valid) == HSM_OK);
     CHECK(valid);
     hsm_free(sig);
     hsm_signer_free(s);
@@ -1429,15 +1438,17 @@ test_pkcs11_cli_bad_usage_exit_2(void)
     char *none[] = {"pkcs11"};
     char *unknown[] = {"pkcs11", "frobnicate"};
     char *notype[] = {"pkcs11", "keygen", CLI_CONFIG(pinf), "--label", "x"};
-    char *badtype[] = {"pkcs11", "keygen", CLI_CONFIG(pinf),
-                       "--type", "dsa", "--label", "x"};
-    char *badid[] = {"pkcs11", "keygen", CLI_CONFIG(pinf), "--type",
-                     "ec-p256", "--label", "x", "--id", "xyz"};
+    char *badtype[] = {"pkcs11",  "keygen", CLI_CONFIG(pinf), "--type", "dsa",
+                       "--label", "x"};
+    char *badid[] = {"pkcs11",  "keygen", CLI_CONFIG(pinf), "--type", "ec-p256",
+                     "--label", "x",      "--id",           "xyz"};
     char *badopt[] = {"pkcs11", "list", "--pin", "1234"};
     char *badcfg[] = {"pkcs11", "list", "--config", "novalue"};
-    char *wrongpin[] = {"pkcs11", "list", "--config", cfg_module, "--config",
-                        "token_label=" LABEL, "--config",
-                        "pin_provider=file", "--config", pinf};
+    char *wrongpin[] = {"pkcs11",   "list",
+                        "--config", cfg_module,
+                        "--config", "token_label=" LABEL,
+                        "--config", "pin_provider=file",
+                        "--config", pinf};
 
     snprintf(cfg_module, sizeof cfg_module, "module=%s", g_module);
     snprintf(pinf, sizeof pinf, "pin_key_id=%s",

@@ -25,12 +25,13 @@
     X(CKR_GENERAL_ERROR, "general token error", P11_C_DEVICE)                  \
     X(CKR_FUNCTION_FAILED, "token function failed", P11_C_DEVICE)              \
     X(CKR_ARGUMENTS_BAD, "bad arguments", P11_C_INVALID)                       \
-    X(CKR_NEED_TO_CREATE_THREADS, "module needs to create threads",           \
+    X(CKR_NEED_TO_CREATE_THREADS, "module needs to create threads",            \
       P11_C_CONFIG)                                                            \
     X(CKR_CANT_LOCK, "module cannot use OS locking", P11_C_CONFIG)             \
     X(CKR_ATTRIBUTE_READ_ONLY, "attribute is read-only", P11_C_INVALID)        \
     X(CKR_ATTRIBUTE_SENSITIVE, "attribute is sensitive", P11_C_INVALID)        \
-    X(CKR_ATTRIBUTE_TYPE_INVALID, "attribute not supported", P11_C_UNSUPPORTED)\
+    X(CKR_ATTRIBUTE_TYPE_INVALID, "attribute not supported",                   \
+      P11_C_UNSUPPORTED)                                                       \
     X(CKR_ATTRIBUTE_VALUE_INVALID, "attribute value invalid", P11_C_INVALID)   \
     X(CKR_ACTION_PROHIBITED, "action prohibited by policy", P11_C_UNSUPPORTED) \
     X(CKR_DATA_INVALID, "input data invalid", P11_C_INVALID)                   \
@@ -39,30 +40,30 @@
     X(CKR_DEVICE_MEMORY, "token out of memory", P11_C_DEVICE)                  \
     X(CKR_DEVICE_REMOVED, "token removed", P11_C_SESSION)                      \
     X(CKR_ENCRYPTED_DATA_INVALID, "ciphertext rejected", P11_C_DECRYPT)        \
-    X(CKR_ENCRYPTED_DATA_LEN_RANGE, "ciphertext has the wrong length",        \
+    X(CKR_ENCRYPTED_DATA_LEN_RANGE, "ciphertext has the wrong length",         \
       P11_C_DECRYPT)                                                           \
     X(CKR_FUNCTION_CANCELED, "function cancelled", P11_C_DEVICE)               \
     X(CKR_FUNCTION_NOT_PARALLEL, "function not parallel", P11_C_UNSUPPORTED)   \
-    X(CKR_FUNCTION_NOT_SUPPORTED, "function not supported by the module",     \
+    X(CKR_FUNCTION_NOT_SUPPORTED, "function not supported by the module",      \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_KEY_HANDLE_INVALID, "key not found", P11_C_NOT_FOUND)                \
     X(CKR_KEY_SIZE_RANGE, "key size not supported", P11_C_UNSUPPORTED)         \
-    X(CKR_KEY_TYPE_INCONSISTENT, "key type does not fit the mechanism",       \
+    X(CKR_KEY_TYPE_INCONSISTENT, "key type does not fit the mechanism",        \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_KEY_NOT_NEEDED, "key not needed", P11_C_INVALID)                     \
     X(CKR_KEY_CHANGED, "key changed", P11_C_DEVICE)                            \
     X(CKR_KEY_NEEDED, "key needed", P11_C_INVALID)                             \
     X(CKR_KEY_INDIGESTIBLE, "key indigestible", P11_C_UNSUPPORTED)             \
-    X(CKR_KEY_FUNCTION_NOT_PERMITTED, "key usage does not permit this",       \
+    X(CKR_KEY_FUNCTION_NOT_PERMITTED, "key usage does not permit this",        \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_KEY_NOT_WRAPPABLE, "key not wrappable", P11_C_UNSUPPORTED)           \
     X(CKR_KEY_UNEXTRACTABLE, "key not extractable", P11_C_UNSUPPORTED)         \
     X(CKR_MECHANISM_INVALID, "mechanism not supported", P11_C_UNSUPPORTED)     \
-    X(CKR_MECHANISM_PARAM_INVALID, "mechanism parameters not supported",      \
+    X(CKR_MECHANISM_PARAM_INVALID, "mechanism parameters not supported",       \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_OBJECT_HANDLE_INVALID, "object not found", P11_C_NOT_FOUND)          \
     X(CKR_OPERATION_ACTIVE, "another operation is active", P11_C_DEVICE)       \
-    X(CKR_OPERATION_NOT_INITIALIZED, "operation not initialised",             \
+    X(CKR_OPERATION_NOT_INITIALIZED, "operation not initialised",              \
       P11_C_DEVICE)                                                            \
     X(CKR_PIN_INCORRECT, "wrong PIN", P11_C_AUTH)                              \
     X(CKR_PIN_INVALID, "PIN has invalid characters", P11_C_AUTH)               \
@@ -72,57 +73,57 @@
     X(CKR_SESSION_CLOSED, "session closed", P11_C_SESSION)                     \
     X(CKR_SESSION_COUNT, "too many sessions", P11_C_DEVICE)                    \
     X(CKR_SESSION_HANDLE_INVALID, "session no longer valid", P11_C_SESSION)    \
-    X(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "parallel sessions not supported",  \
+    X(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "parallel sessions not supported",   \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_SESSION_READ_ONLY, "session is read-only", P11_C_UNSUPPORTED)        \
     X(CKR_SESSION_EXISTS, "a session exists", P11_C_DEVICE)                    \
-    X(CKR_SESSION_READ_ONLY_EXISTS, "a read-only session exists",             \
+    X(CKR_SESSION_READ_ONLY_EXISTS, "a read-only session exists",              \
       P11_C_DEVICE)                                                            \
     X(CKR_SESSION_READ_WRITE_SO_EXISTS, "an SO session exists", P11_C_DEVICE)  \
     X(CKR_SIGNATURE_INVALID, "signature invalid", P11_C_BAD_SIG)               \
-    X(CKR_SIGNATURE_LEN_RANGE, "signature has the wrong length",              \
+    X(CKR_SIGNATURE_LEN_RANGE, "signature has the wrong length",               \
       P11_C_BAD_SIG)                                                           \
     X(CKR_TEMPLATE_INCOMPLETE, "template incomplete", P11_C_INVALID)           \
     X(CKR_TEMPLATE_INCONSISTENT, "template inconsistent", P11_C_INVALID)       \
     X(CKR_TOKEN_NOT_PRESENT, "token not present", P11_C_SESSION)               \
     X(CKR_TOKEN_NOT_RECOGNIZED, "token not recognised", P11_C_DEVICE)          \
-    X(CKR_TOKEN_WRITE_PROTECTED, "token is write-protected",                  \
+    X(CKR_TOKEN_WRITE_PROTECTED, "token is write-protected",                   \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_UNWRAPPING_KEY_SIZE_RANGE, "unwrapping key size", P11_C_UNSUPPORTED) \
-    X(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, "unwrapping key type",            \
+    X(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, "unwrapping key type",             \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_USER_ALREADY_LOGGED_IN, "already logged in", P11_C_OK)               \
     X(CKR_USER_NOT_LOGGED_IN, "not logged in", P11_C_SESSION)                  \
     X(CKR_USER_PIN_NOT_INITIALIZED, "user PIN not initialised", P11_C_AUTH)    \
     X(CKR_USER_TYPE_INVALID, "user type invalid", P11_C_AUTH)                  \
-    X(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in",        \
+    X(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in",         \
       P11_C_AUTH)                                                              \
     X(CKR_USER_TOO_MANY_TYPES, "too many user types", P11_C_AUTH)              \
     X(CKR_WRAPPED_KEY_INVALID, "wrapped key invalid", P11_C_DECRYPT)           \
     X(CKR_WRAPPED_KEY_LEN_RANGE, "wrapped key length", P11_C_DECRYPT)          \
     X(CKR_RANDOM_NO_RNG, "token has no RNG", P11_C_UNSUPPORTED)                \
-    X(CKR_DOMAIN_PARAMS_INVALID, "domain parameters invalid",                 \
+    X(CKR_DOMAIN_PARAMS_INVALID, "domain parameters invalid",                  \
       P11_C_UNSUPPORTED)                                                       \
     X(CKR_CURVE_NOT_SUPPORTED, "curve not supported", P11_C_UNSUPPORTED)       \
     X(CKR_BUFFER_TOO_SMALL, "buffer too small", P11_C_DEVICE)                  \
     X(CKR_INFORMATION_SENSITIVE, "information sensitive", P11_C_INVALID)       \
     X(CKR_CRYPTOKI_NOT_INITIALIZED, "module not initialised", P11_C_CONFIG)    \
-    X(CKR_CRYPTOKI_ALREADY_INITIALIZED, "module already initialised",         \
+    X(CKR_CRYPTOKI_ALREADY_INITIALIZED, "module already initialised",          \
       P11_C_OK)                                                                \
     X(CKR_MUTEX_BAD, "mutex bad", P11_C_DEVICE)                                \
     X(CKR_MUTEX_NOT_LOCKED, "mutex not locked", P11_C_DEVICE)                  \
     X(CKR_FIPS_SELF_TEST_FAILED, "FIPS self-test failed", P11_C_DEVICE)        \
-    X(CKR_LIBRARY_LOAD_FAILED, "module could not load a library",             \
+    X(CKR_LIBRARY_LOAD_FAILED, "module could not load a library",              \
       P11_C_CONFIG)                                                            \
     X(CKR_PIN_TOO_WEAK, "PIN too weak", P11_C_AUTH)                            \
     X(CKR_PUBLIC_KEY_INVALID, "public key invalid", P11_C_INVALID)             \
     X(CKR_FUNCTION_REJECTED, "function rejected", P11_C_UNSUPPORTED)           \
     X(P11R_MODULE_LOAD, "module could not be loaded", P11_C_CONFIG)            \
-    X(P11R_MODULE_SYMBOL, "not a PKCS#11 module (no C_GetFunctionList)",      \
+    X(P11R_MODULE_SYMBOL, "not a PKCS#11 module (no C_GetFunctionList)",       \
       P11_C_CONFIG)                                                            \
     X(P11R_MODULE_PATH, "module path must be absolute", P11_C_CONFIG)          \
     X(P11R_TOKEN_NOT_FOUND, "token not found", P11_C_NOT_FOUND)                \
-    X(P11R_TOKEN_AMBIGUOUS, "several tokens match; set token_serial",         \
+    X(P11R_TOKEN_AMBIGUOUS, "several tokens match; set token_serial",          \
       P11_C_CONFIG)                                                            \
     X(P11R_KEY_NOT_FOUND, "key not found", P11_C_NOT_FOUND)                    \
     X(P11R_KEY_AMBIGUOUS, "several keys match; use id:HEX", P11_C_CONFIG)      \
@@ -131,8 +132,8 @@
     X(P11R_UNSUPPORTED_KEY, "key type not supported here", P11_C_UNSUPPORTED)  \
     X(P11R_UNSUPPORTED_MECH, "token lacks the mechanism", P11_C_UNSUPPORTED)   \
     X(P11R_ENCODING, "key encoding failed", P11_C_DEVICE)                      \
-    X(P11R_BAD_BLOB, "wrapped blob malformed", P11_C_DECRYPT)                 \
-    X(P11R_DECRYPT_FAILED, "decryption failed (tampered blob or wrong key)", \
+    X(P11R_BAD_BLOB, "wrapped blob malformed", P11_C_DECRYPT)                  \
+    X(P11R_DECRYPT_FAILED, "decryption failed (tampered blob or wrong key)",   \
       P11_C_DECRYPT)
 
 typedef struct {
@@ -193,8 +194,7 @@ p11_fail(p11_diag *d, const char *fn, ck_rv_t rv, const char *detail, ...)
     }
     if (!e)
         n = snprintf(d->msg, sizeof d->msg,
-                     "pkcs11: %s: CKR 0x%08lx (unknown code)%s", fn, rv,
-                     extra);
+                     "pkcs11: %s: CKR 0x%08lx (unknown code)%s", fn, rv, extra);
     else if (rv >= P11R_BASE)
         n = snprintf(d->msg, sizeof d->msg, "pkcs11: %s: %s%s", fn, e->hint,
                      extra);
@@ -250,8 +250,8 @@ module_load(const char *real, p11_module **out, p11_diag *d)
     }
     rv = get_list(&m->f);
     if (rv != CKR_OK || !m->f) {
-        rv = p11_fail(d, "C_GetFunctionList", rv ? rv : CKR_GENERAL_ERROR,
-                      NULL);
+        rv =
+            p11_fail(d, "C_GetFunctionList", rv ? rv : CKR_GENERAL_ERROR, NULL);
         goto out;
     }
     memset(&args, 0, sizeof args);
@@ -344,9 +344,9 @@ p11_module_functions(const p11_module *m)
 struct p11_token {
     p11_module *mod;
     struct ck_function_list *f;
-    char label[33];  /* selectors, as configured */
+    char label[33]; /* selectors, as configured */
     char serial[17];
-    uint8_t *pin;    /* kc_secure_alloc */
+    uint8_t *pin; /* kc_secure_alloc */
     size_t pin_len;
     ck_mechanism_type_t *mechs;
     size_t mech_count;
@@ -355,11 +355,11 @@ struct p11_token {
     pthread_cond_t cv;
     ck_slot_id_t slot;
     bool logged_in;
-    unsigned gen;       /* bumped when every session must be dropped */
+    unsigned gen; /* bumped when every session must be dropped */
     ck_session_handle_t idle[P11_POOL_MAX];
     size_t idle_count;
-    size_t open_count;  /* idle + in use */
-    size_t pool_max;    /* P11_POOL_MAX, lowered on CKR_SESSION_COUNT */
+    size_t open_count; /* idle + in use */
+    size_t pool_max;   /* P11_POOL_MAX, lowered on CKR_SESSION_COUNT */
 };
 
 /* PKCS#11 text fields are blank-padded, not NUL-terminated. */
@@ -419,8 +419,8 @@ token_find_slot(p11_token *t, ck_slot_id_t *slot, p11_diag *d)
         rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_NOT_FOUND,
                       "label \"%s\" serial \"%s\"", t->label, t->serial);
     else if (found > 1)
-        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_AMBIGUOUS,
-                      "label \"%s\"", t->label);
+        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_AMBIGUOUS, "label \"%s\"",
+                      t->label);
     else
         rv = CKR_OK;
 out:
@@ -455,8 +455,8 @@ session_open_locked(p11_token *t, ck_session_handle_t *s, p11_diag *d)
 {
     ck_rv_t rv;
 
-    rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                             NULL, NULL, s);
+    rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+                             NULL, s);
     if (rv != CKR_OK)
         return p11_fail(d, "C_OpenSession", rv, NULL);
     t->open_count++;
@@ -640,7 +640,8 @@ p11_token_open(p11_module *m, const p11_token_sel *sel, const uint8_t *pin,
         (sel->serial && strlen(sel->serial) > 16))
         return p11_fail(d, "token", P11R_BAD_INPUT,
                         "token label over 32 or serial over 16 bytes");
-    if (!(t = calloc(1, sizeof *t)) || !(t->pin = kc_secure_alloc(pin_len + 1))) {
+    if (!(t = calloc(1, sizeof *t)) ||
+        !(t->pin = kc_secure_alloc(pin_len + 1))) {
         free(t);
         return p11_fail(d, "token", CKR_HOST_MEMORY, NULL);
     }

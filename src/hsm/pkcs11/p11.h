@@ -58,11 +58,11 @@
 #define CK_FALSE 0
 #endif
 
-#define P11_POOL_MAX      8u   /* sessions per token */
-#define P11_LABEL_MAX     128u /* longest CKA_LABEL we create or print */
-#define P11_ID_MAX        64u  /* longest CKA_ID in bytes */
-#define P11_DIAG_MAX      256u
-#define P11_MAX_DATA      (64u * 1024u * 1024u) /* cap on messages/blobs */
+#define P11_POOL_MAX  8u   /* sessions per token */
+#define P11_LABEL_MAX 128u /* longest CKA_LABEL we create or print */
+#define P11_ID_MAX    64u  /* longest CKA_ID in bytes */
+#define P11_DIAG_MAX  256u
+#define P11_MAX_DATA  (64u * 1024u * 1024u) /* cap on messages/blobs */
 
 /* Codes for failures outside the module (vendor-defined range, so they can
  * never collide with a real CKR_*). */
@@ -95,7 +95,7 @@ typedef enum {
     P11_C_DECRYPT,     /* ciphertext rejected (tampered or wrong key) */
     P11_C_CONFIG,      /* module cannot be loaded, ambiguous token/key */
     P11_C_NOMEM,
-    P11_C_DEVICE,      /* anything else the token reported */
+    P11_C_DEVICE, /* anything else the token reported */
 } p11_class;
 
 typedef struct {
@@ -175,10 +175,10 @@ typedef enum {
 
 typedef struct {
     p11_key_kind kind;
-    unsigned long bits;     /* RSA: 2048..8192; AES: 128/256; else 0 */
-    bool decrypt;           /* RSA: decrypt (OAEP) instead of sign */
-    const char *label;      /* required, 1..P11_LABEL_MAX bytes */
-    const uint8_t *id;      /* required, 1..P11_ID_MAX bytes */
+    unsigned long bits; /* RSA: 2048..8192; AES: 128/256; else 0 */
+    bool decrypt;       /* RSA: decrypt (OAEP) instead of sign */
+    const char *label;  /* required, 1..P11_LABEL_MAX bytes */
+    const uint8_t *id;  /* required, 1..P11_ID_MAX bytes */
     size_t id_len;
 } p11_keyspec;
 
@@ -192,9 +192,9 @@ typedef struct {
     char label[P11_LABEL_MAX + 1];
     uint8_t id[P11_ID_MAX];
     size_t id_len;
-    ck_object_class_t cls;  /* CKO_PRIVATE_KEY or CKO_SECRET_KEY */
+    ck_object_class_t cls; /* CKO_PRIVATE_KEY or CKO_SECRET_KEY */
     ck_key_type_t type;
-    unsigned long bits;     /* RSA modulus / AES key size when known */
+    unsigned long bits; /* RSA modulus / AES key size when known */
     bool sensitive, extractable;
 } p11_keyinfo;
 

@@ -17,15 +17,19 @@
 #include "p11_oaep.h"
 
 /* DER OIDs for CKA_EC_PARAMS (RFC 5480 secp256r1, RFC 8410 id-Ed25519). */
-static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-                                   0x3d, 0x03, 0x01, 0x07};
+static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                   0xce, 0x3d, 0x03, 0x01, 0x07};
 static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 
 static const unsigned char p11_true = CK_TRUE;
 static const unsigned char p11_false = CK_FALSE;
 
-#define ATTR(t, p, n) {(t), (void *)(p), (n)}
-#define ATTR_BOOL(t, b) ATTR((t), (b) ? &p11_true : &p11_false, sizeof(unsigned char))
+#define ATTR(t, p, n)                                                          \
+    {                                                                          \
+        (t), (void *)(p), (n)                                                  \
+    }
+#define ATTR_BOOL(t, b)                                                        \
+    ATTR((t), (b) ? &p11_true : &p11_false, sizeof(unsigned char))
 
 /* ---- key references --------------------------------------------------- */
 
@@ -46,8 +50,8 @@ keyref_parse(const char *ref, keyref *k, p11_diag *d)
         return p11_fail(d, "key", P11R_BAD_INPUT, "no key id given");
     if (strncmp(ref, "id:", 3) == 0) {
         n = strlen(ref + 3);
-        if (n == 0 || kc_hex_decode(ref + 3, n, k->id, sizeof k->id,
-                                    &k->id_len) != 0)
+        if (n == 0 ||
+            kc_hex_decode(ref + 3, n, k->id, sizeof k->id, &k->id_len) != 0)
             return p11_fail(d, "key", P11R_BAD_INPUT,
                             "\"id:\" needs 1-%u bytes of hex", P11_ID_MAX);
         return CKR_OK;
@@ -106,14 +110,13 @@ find_key(p11_token *t, ck_session_handle_t s, const keyref *k,
     ck_rv_t rv;
 
     if (k->label) {
-        rv = find_objects(t, s, cls, CKA_LABEL, k->label, k->label_len, objs,
-                          2, &n, d);
+        rv = find_objects(t, s, cls, CKA_LABEL, k->label, k->label_len, objs, 2,
+                          &n, d);
         if (rv != CKR_OK)
             return rv;
     }
     if (n == 0 && k->id_len) {
-        rv = find_objects(t, s, cls, CKA_ID, k->id, k->id_len, objs, 2, &n,
-                          d);
+        rv = find_objects(t, s, cls, CKA_ID, k->id, k->id_len, objs, 2, &n, d);
         if (rv != CKR_OK)
             return rv;
     }
@@ -204,8 +207,8 @@ get_bool(p11_token *t, ck_session_handle_t s, ck_object_handle_t o,
     unsigned char b = CK_FALSE;
     struct ck_attribute a = ATTR(type, &b, sizeof b);
 
-    return p11_token_functions(t)->C_GetAttributeValue(s, o, &a, 1) ==
-               CKR_OK && b == CK_TRUE;
+    return p11_token_functions(t)->C_GetAttributeValue(s, o, &a, 1) == CKR_OK &&
+           b == CK_TRUE;
 }
 
 /* A variable-length attribute into a new buffer (free()); one spare NUL. */
@@ -237,7 +240,8 @@ get_bytes(p11_token *t, ck_session_handle_t s, ck_object_handle_t o,
     return CKR_OK;
 }
 
-/* ---- signing --------------------------------------------------------------- */
+/* ---- signing ---------------------------------------------------------------
+ */
 
 typedef struct {
     const char *ref;
@@ -275,8 +279,8 @@ mech_for_sign(p11_token *t, ck_key_type_t type, size_t data_len,
         m->parameter_len = sizeof *pss;
         break;
     default:
-        return p11_fail(d, "C_SignInit", P11R_UNSUPPORTED_KEY,
-                        "key type 0x%lx", type);
+        return p11_fail(d, "C_SignInit", P11R_UNSUPPORTED_KEY, "key type 0x%lx",
+                        type);
     }
     if (!p11_token_has_mech(t, m->mechanism))
         return p11_fail(d, "C_GetMechanismList", P11R_UNSUPPORTED_MECH,
@@ -328,9 +332,9 @@ sign_op(p11_token *t, ck_session_handle_t s, void *arg, p11_diag *d)
 }
 
 ck_rv_t
-p11_sign(p11_token *t, const char *ref, ck_key_type_t want,
-         const uint8_t *data, size_t data_len, uint8_t **sig,
-         size_t *sig_len, ck_key_type_t *type, p11_diag *d)
+p11_sign(p11_token *t, const char *ref, ck_key_type_t want, const uint8_t *data,
+         size_t data_len, uint8_t **sig, size_t *sig_len, ck_key_type_t *type,
+         p11_diag *d)
 {
     sign_ctx c = {ref, want, data, data_len, NULL, 0, 0};
     ck_rv_t rv;
@@ -384,7 +388,8 @@ p11_key_type(p11_token *t, const char *ref, ck_key_type_t *type, p11_diag *d)
     return rv;
 }
 
-/* ---- public keys ---------------------------------------------------------- */
+/* ---- public keys ----------------------------------------------------------
+ */
 
 /* CKA_EC_POINT is a DER OCTET STRING (PKCS#11 v2.40 section 2.3.3); some
  * tokens return the bare point. Returns the point inside `buf`. */
@@ -467,8 +472,8 @@ out:
 }
 
 static ck_rv_t
-spki_rsa(const uint8_t *mod, size_t mod_len, const uint8_t *exp,
-         size_t exp_len, uint8_t **der, size_t *der_len, p11_diag *d)
+spki_rsa(const uint8_t *mod, size_t mod_len, const uint8_t *exp, size_t exp_len,
+         uint8_t **der, size_t *der_len, p11_diag *d)
 {
     BIGNUM *n = BN_bin2bn(mod, (int)mod_len, NULL);
     BIGNUM *e = BN_bin2bn(exp, (int)exp_len, NULL);
@@ -521,8 +526,8 @@ spki_from_object(p11_token *t, ck_session_handle_t s, ck_object_handle_t o,
             rv = spki_ec(a, a_len, pt, pt_len, der, der_len, d);
             goto out;
         }
-        pk = pt_len == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
-                                                        NULL, pt, pt_len)
+        pk = pt_len == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+                                                        pt, pt_len)
                           : NULL;
         rv = pk ? spki_from_pkey(pk, der, der_len, d)
                 : p11_fail(d, "public key", P11R_UNSUPPORTED_KEY,
@@ -535,8 +540,8 @@ spki_from_object(p11_token *t, ck_session_handle_t s, ck_object_handle_t o,
         rv = spki_rsa(a, a_len, b, b_len, der, der_len, d);
         break;
     default:
-        rv = p11_fail(d, "public key", P11R_UNSUPPORTED_KEY,
-                      "key type 0x%lx", type);
+        rv = p11_fail(d, "public key", P11R_UNSUPPORTED_KEY, "key type 0x%lx",
+                      type);
         break;
     }
 out:
@@ -567,15 +572,14 @@ find_pub_of(p11_token *t, ck_session_handle_t s, ck_object_handle_t priv,
 
     rv = CKR_OK;
     if (get_bytes(t, s, priv, CKA_ID, &v, &len, NULL) == CKR_OK && len > 0) {
-        rv = find_objects(t, s, CKO_PUBLIC_KEY, CKA_ID, v, len, pub, 1, &n,
-                          d);
+        rv = find_objects(t, s, CKO_PUBLIC_KEY, CKA_ID, v, len, pub, 1, &n, d);
     } else {
         free(v);
         v = NULL;
         if (get_bytes(t, s, priv, CKA_LABEL, &v, &len, NULL) == CKR_OK &&
             len > 0)
-            rv = find_objects(t, s, CKO_PUBLIC_KEY, CKA_LABEL, v, len, pub,
-                              1, &n, d);
+            rv = find_objects(t, s, CKO_PUBLIC_KEY, CKA_LABEL, v, len, pub, 1,
+                              &n, d);
     }
     free(v);
     if (rv == CKR_OK && n == 0)
@@ -651,7 +655,8 @@ p11_public_key(p11_token *t, const char *ref, uint8_t **der, size_t *der_len,
     return CKR_OK;
 }
 
-/* ---- wrapped secrets ------------------------------------------------------- */
+/* ---- wrapped secrets -------------------------------------------------------
+ */
 
 typedef struct {
     const char *ref;
@@ -806,8 +811,7 @@ unwrap_op(p11_token *t, ck_session_handle_t s, void *arg, p11_diag *d)
 
 ck_rv_t
 p11_unwrap_secret(p11_token *t, const char *ref, const uint8_t *blob,
-                  size_t blob_len, uint8_t **out, size_t *out_len,
-                  p11_diag *d)
+                  size_t blob_len, uint8_t **out, size_t *out_len, p11_diag *d)
 {
     wrap_ctx c = {ref, blob, blob_len, NULL, 0};
     ck_rv_t rv;
@@ -817,8 +821,7 @@ p11_unwrap_secret(p11_token *t, const char *ref, const uint8_t *blob,
     *out = NULL;
     *out_len = 0;
     if (blob_len == 0 || blob_len > 65536)
-        return p11_fail(d, "C_Decrypt", P11R_BAD_BLOB, "length %zu",
-                        blob_len);
+        return p11_fail(d, "C_Decrypt", P11R_BAD_BLOB, "length %zu", blob_len);
     if ((rv = p11_token_run(t, unwrap_op, &c, d)) != CKR_OK)
         return rv;
     *out = c.out;
@@ -932,7 +935,8 @@ p11_wrap_secret(p11_token *t, const char *ref, const uint8_t *secret,
     return rv;
 }
 
-/* ---- key generation -------------------------------------------------------- */
+/* ---- key generation --------------------------------------------------------
+ */
 
 typedef struct {
     const p11_keyspec *spec;
@@ -949,16 +953,16 @@ gen_check_free(p11_token *t, ck_session_handle_t s, const p11_keyspec *k,
     ck_rv_t rv;
 
     for (size_t i = 0; i < sizeof cls / sizeof cls[0]; i++) {
-        rv = find_objects(t, s, cls[i], CKA_LABEL, k->label,
-                          strlen(k->label), &o, 1, &n, d);
+        rv = find_objects(t, s, cls[i], CKA_LABEL, k->label, strlen(k->label),
+                          &o, 1, &n, d);
         if (rv == CKR_OK && n == 0)
-            rv = find_objects(t, s, cls[i], CKA_ID, k->id, k->id_len, &o, 1,
-                              &n, d);
+            rv = find_objects(t, s, cls[i], CKA_ID, k->id, k->id_len, &o, 1, &n,
+                              d);
         if (rv != CKR_OK)
             return rv;
         if (n > 0)
-            return p11_fail(d, "C_FindObjects", P11R_KEY_EXISTS,
-                            "label \"%s\"", k->label);
+            return p11_fail(d, "C_FindObjects", P11R_KEY_EXISTS, "label \"%s\"",
+                            k->label);
     }
     return CKR_OK;
 }
@@ -996,8 +1000,7 @@ gen_secret(p11_token *t, ck_session_handle_t s, const p11_keyspec *k,
 }
 
 static ck_rv_t
-gen_pair(p11_token *t, ck_session_handle_t s, const p11_keyspec *k,
-         p11_diag *d)
+gen_pair(p11_token *t, ck_session_handle_t s, const p11_keyspec *k, p11_diag *d)
 {
     static const uint8_t f4[] = {0x01, 0x00, 0x01};
     struct ck_mechanism m = {0, NULL, 0};
@@ -1025,8 +1028,8 @@ gen_pair(p11_token *t, ck_session_handle_t s, const p11_keyspec *k,
     switch (k->kind) {
     case P11_KEY_EC_P256:
         m.mechanism = CKM_EC_KEY_PAIR_GEN;
-        pt[npt++] = (struct ck_attribute)ATTR(CKA_EC_PARAMS, oid_p256,
-                                              sizeof oid_p256);
+        pt[npt++] =
+            (struct ck_attribute)ATTR(CKA_EC_PARAMS, oid_p256, sizeof oid_p256);
         break;
     case P11_KEY_ED25519:
         m.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
@@ -1038,10 +1041,10 @@ gen_pair(p11_token *t, ck_session_handle_t s, const p11_keyspec *k,
             return p11_fail(d, "C_GenerateKeyPair", P11R_BAD_INPUT,
                             "RSA keys are 2048 to 8192 bits");
         m.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-        pt[npt++] = (struct ck_attribute)ATTR(CKA_MODULUS_BITS, &bits,
-                                              sizeof bits);
-        pt[npt++] = (struct ck_attribute)ATTR(CKA_PUBLIC_EXPONENT, f4,
-                                              sizeof f4);
+        pt[npt++] =
+            (struct ck_attribute)ATTR(CKA_MODULUS_BITS, &bits, sizeof bits);
+        pt[npt++] =
+            (struct ck_attribute)ATTR(CKA_PUBLIC_EXPONENT, f4, sizeof f4);
         break;
     default:
         return p11_fail(d, "C_GenerateKeyPair", P11R_BAD_INPUT, "key kind");
@@ -1089,7 +1092,8 @@ p11_keygen(p11_token *t, const p11_keyspec *spec, p11_diag *d)
     return p11_token_run(t, gen_op, &c, d);
 }
 
-/* ---- listing --------------------------------------------------------------- */
+/* ---- listing ---------------------------------------------------------------
+ */
 
 typedef struct {
     p11_keyinfo *keys;

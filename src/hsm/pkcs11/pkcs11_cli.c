@@ -119,8 +119,7 @@ keyspec_from_opts(const cli_opts *o, p11_keyspec *ks, uint8_t *id,
     ks->label = o->label;
     ks->id = id;
     if (o->id) {
-        if (kc_hex_decode(o->id, strlen(o->id), id, id_cap, &ks->id_len) !=
-                0 ||
+        if (kc_hex_decode(o->id, strlen(o->id), id, id_cap, &ks->id_len) != 0 ||
             ks->id_len == 0)
             return usage("--id must be 1-64 bytes of hex");
     } else {
@@ -182,8 +181,7 @@ cmd_list(p11_token *t)
         fprintf(stderr, "hsm %s\n", d.msg);
         return CLI_FAIL;
     }
-    printf("%-8s %-8s %5s %-18s %s\n", "class", "type", "bits", "id",
-           "label");
+    printf("%-8s %-8s %5s %-18s %s\n", "class", "type", "bits", "id", "label");
     for (size_t i = 0; i < count; i++) {
         const p11_keyinfo *k = &keys[i];
 

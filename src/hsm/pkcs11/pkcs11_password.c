@@ -66,8 +66,7 @@ load_blob(const hsm_config *cfg, uint8_t **blob, size_t *blob_len,
 }
 
 static hsm_err
-password_get(void *self, const char *key_id, hsm_secret **out,
-             hsm_diag *diag)
+password_get(void *self, const char *key_id, hsm_secret **out, hsm_diag *diag)
 {
     p11_password *p = self;
     const char *kid = key_id ? key_id : hsm_config_get(p->cfg, "key_id");

@@ -30,10 +30,10 @@ signer_create(const hsm_config *cfg, hsm_store *store, void **self,
     if (!s)
         return HSM_ENOMEM;
     s->alg = HSM_ALG_ECDSA_P256_SHA256;
-    if (alg && (hsm_alg_from_name(alg, &s->alg) != HSM_OK ||
-                (s->alg != HSM_ALG_ECDSA_P256_SHA256 &&
-                 s->alg != HSM_ALG_ED25519 &&
-                 s->alg != HSM_ALG_RSA_PSS_SHA256))) {
+    if (alg &&
+        (hsm_alg_from_name(alg, &s->alg) != HSM_OK ||
+         (s->alg != HSM_ALG_ECDSA_P256_SHA256 && s->alg != HSM_ALG_ED25519 &&
+          s->alg != HSM_ALG_RSA_PSS_SHA256))) {
         hsm_diag_set(diag, "pkcs11: algorithm must be ECDSA_P256_SHA256, "
                            "ED25519 or RSA_PSS_SHA256");
         free(s);
@@ -61,8 +61,8 @@ signer_algorithm(void *self)
  * that must be of type `type`; ECDSA's raw r||s becomes DER. */
 static hsm_err
 sign_typed(p11_signer *s, const char *kid, ck_key_type_t type,
-           const uint8_t *data, size_t data_len, uint8_t **sig,
-           size_t *sig_len, hsm_diag *diag)
+           const uint8_t *data, size_t data_len, uint8_t **sig, size_t *sig_len,
+           hsm_diag *diag)
 {
     uint8_t *raw = NULL, *der = NULL;
     size_t raw_len = 0, der_len = 0;
@@ -70,8 +70,7 @@ sign_typed(p11_signer *s, const char *kid, ck_key_type_t type,
     ck_rv_t rv;
     hsm_err rc;
 
-    rv = p11_sign(s->tok, kid, type, data, data_len, &raw, &raw_len, NULL,
-                  &d);
+    rv = p11_sign(s->tok, kid, type, data, data_len, &raw, &raw_len, NULL, &d);
     if (rv != CKR_OK)
         return p11_report(diag, rv, &d);
     if (type != CKK_EC) {
@@ -86,8 +85,10 @@ sign_typed(p11_signer *s, const char *kid, ck_key_type_t type,
     rc = hsm_ecdsa_raw_to_der(raw, raw_len, der, HSM_ECDSA_DER_MAX(66),
                               &der_len);
     if (rc != HSM_OK) {
-        hsm_diag_set(diag, "pkcs11: C_Sign returned a malformed ECDSA "
-                           "signature (%zu bytes)", raw_len);
+        hsm_diag_set(diag,
+                     "pkcs11: C_Sign returned a malformed ECDSA "
+                     "signature (%zu bytes)",
+                     raw_len);
         goto out;
     }
     *sig = der;
