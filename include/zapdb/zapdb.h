@@ -144,7 +144,9 @@ zap_err zap_put(zap_db *db, const char *bucket, const uint8_t *key,
 /* Delete; ZAP_ENOTFOUND if absent. */
 zap_err zap_del(zap_db *db, const char *bucket, const uint8_t *key,
                 size_t key_len);
-/* *exists set on ZAP_OK (a missing bucket is simply "does not exist"). */
+/* *exists set on ZAP_OK (a missing bucket is simply "does not exist").
+ * Reports whether the key's slot is occupied, without decrypting it; the
+ * record is authenticated when it is read (get, iteration, verify). */
 zap_err zap_exists(zap_db *db, const char *bucket, const uint8_t *key,
                    size_t key_len, bool *exists);
 
@@ -211,9 +213,11 @@ void zap_iter_close(zap_iter *it);
 
 /* Change the password: re-wraps the DEKs under a key derived from the new
  * password with a fresh salt; records are untouched, so the cost does not
- * depend on the store's size. `opts` may give a new KDF cost (NULL: keep).
- * A store opened with a raw key changes to the new raw key with
- * zap_change_key(). Both are atomic. */
+ * depend on the store's size. `opts` may give a new KDF cost (NULL or 0
+ * fields: keep). A store opened with a raw key changes to the new raw key
+ * with zap_change_key(); the other combination is ZAP_EINVAL. Both are
+ * atomic and return ZAP_ERDONLY on a read-only handle. Other handles on the
+ * same store keep working but must be reopened to follow a later rekey. */
 zap_err zap_change_password(zap_db *db, const char *new_password,
                             size_t new_password_len, const zap_opts *opts);
 zap_err zap_change_key(zap_db *db, const uint8_t new_key[ZAP_KEY_LEN]);
@@ -223,10 +227,12 @@ zap_err zap_change_key(zap_db *db, const uint8_t new_key[ZAP_KEY_LEN]);
  * returns ZAP_EBUSY and leaves the store as it was). */
 typedef int (*zap_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
-/* Rotate the DEK: generate a new one and re-encrypt every record with it.
- * Crash-safe: the store opens and reads correctly after a crash at any
- * point, with the old or the new DEK. Blocks other writers while it runs;
- * readers go on. */
+/* Rotate the DEK: generate a new one and re-encrypt every record with it,
+ * in one LMDB write transaction. Crash-safe: after a crash at any point the
+ * store opens and reads correctly, with the old or the new DEK. Blocks
+ * other writers while it runs; readers go on. Needs free map space about
+ * the size of the data (copy-on-write), else ZAP_EFULL and no change.
+ * The progress callback is called every 256 records and once at the end. */
 zap_err zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx);
 
 /* One authentication failure found by zap_verify(). */
@@ -237,8 +243,10 @@ typedef struct zap_verify_report {
 } zap_verify_report;
 
 /* Called for each bad record: the bucket's name (NULL if the bucket record
- * itself is bad) and the record's 0-based position within the bucket's
- * storage order. Never given plaintext of the record. */
+ * itself is bad or missing; then `position` counts bucket records) and the
+ * record's 0-based position within the bucket's storage order (the order
+ * of the keyed hashes, not of the keys). Never given plaintext of the
+ * record. `err` is ZAP_ECORRUPT. */
 typedef void (*zap_verify_fn)(void *ctx, const char *bucket,
                               uint64_t position, zap_err err);
 
@@ -252,14 +260,21 @@ zap_err zap_verify(zap_db *db, zap_verify_fn bad_fn, void *bad_ctx,
 /* Consistent online backup: writes one self-contained encrypted file
  * (mode 0600, written atomically) from a read snapshot while writers go
  * on. The backup is protected by the store's current KEK (same password
- * or raw key) and carries its own authenticated header. */
+ * or raw key) and carries its own authenticated header. ZAP_ECORRUPT (and
+ * no file) if a record fails authentication. The progress callback is
+ * called once per record. */
 zap_err zap_backup(zap_db *db, const char *file, zap_progress_fn progress,
                    void *ctx);
 
 /* Restore a backup file into a new store at `dir` (must not exist or be
- * empty), unlocked with the password (or raw key) the backup was made
- * with. The new store keeps that password. ZAP_EAUTH for a wrong password,
- * ZAP_ECORRUPT for a damaged or truncated file (then `dir` is removed). */
+ * empty: else ZAP_EEXIST), unlocked with the password (or raw key) the
+ * backup was made with. The new store keeps that password, with fresh salt
+ * and keys; its KDF cost comes from `opts` (non-zero fields) or else from
+ * the backup; opts->flags and opts->sync are ignored (the restore writes
+ * without fsync and syncs once at the end). ZAP_EAUTH for a wrong password
+ * (nothing is created), ZAP_ECORRUPT for a damaged or truncated file (then
+ * `dir` is removed), ZAP_ENOSTORE if `file` does not exist. The progress
+ * callback gets records restored of the backup's total. */
 zap_err zap_restore(const char *file, const char *dir, const zap_opts *opts,
                     const char *password, size_t password_len,
                     zap_progress_fn progress, void *ctx);

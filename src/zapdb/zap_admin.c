@@ -250,7 +250,7 @@ zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx)
 {
     rekey_ctx rk;
     zap_hdr *h = kc_secure_alloc(sizeof *h);
-    uint8_t *sub = kc_secure_alloc(ZAP_KEYBYTES);
+    uint8_t *sub = kc_secure_alloc(ZAP_SUBKEYS);
     uint8_t *kek = kc_secure_alloc(ZAP_KEYBYTES);
     MDB_stat sb, sr;
     uint32_t max_gen = 0;

@@ -250,9 +250,11 @@ zap_kek_derive(uint8_t kdf, const char *pw, size_t pw_len, const uint8_t *raw,
 }
 
 void
-zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES], uint8_t out[ZAP_KEYBYTES])
+zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES], uint8_t out[ZAP_SUBKEYS])
 {
     crypto_kdf_derive_from_key(out, ZAP_KEYBYTES, 1, "zapdbrec", dek);
+    crypto_kdf_derive_from_key(out + ZAP_KEYBYTES, ZAP_KEYBYTES, 2,
+                               "zapdbrec", dek);
 }
 
 static void
@@ -265,7 +267,7 @@ names_derive(const uint8_t nk[ZAP_KEYBYTES], uint8_t out[2 * ZAP_KEYBYTES])
 
 /* Caller holds db->mu (or owns db exclusively). */
 bool
-zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_KEYBYTES])
+zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_SUBKEYS])
 {
     uint32_t n = atomic_load_explicit(&db->nslots, memory_order_acquire);
 
@@ -275,7 +277,7 @@ zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_KEYBYTES])
     if (n >= ZAP_MAX_SLOTS)
         return false;
     db->slots[n].gen = gen;
-    memcpy(db->slots[n].key, key, ZAP_KEYBYTES);
+    memcpy(db->slots[n].key, key, ZAP_SUBKEYS);
     atomic_store_explicit(&db->nslots, n + 1, memory_order_release);
     return true;
 }
@@ -434,7 +436,7 @@ zap_hdr_unwrap(const uint8_t *buf, size_t len, const uint8_t *kek, zap_hdr *h)
 static zap_err
 hdr_install(zap_db *db, const zap_hdr *h, const uint8_t *raw, size_t raw_len)
 {
-    uint8_t sub[ZAP_KEYBYTES];
+    uint8_t sub[ZAP_SUBKEYS];
     zap_err rc = ZAP_OK;
 
     for (uint32_t i = 0; i < h->ndeks; i++) {
@@ -509,7 +511,7 @@ zap_rec_size(uint8_t type, size_t klen, size_t vlen, size_t *out)
         return false;
     n = ZAP_REC_HDR + ZAP_NONCE + klen + ZAP_TAG;
     if (type == ZAP_REC_RECORD)
-        n += ZAP_NONCE + vlen + ZAP_TAG;
+        n += vlen + ZAP_TAG;
     *out = n;
     return true;
 }
@@ -519,8 +521,7 @@ zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
              const uint8_t *rkey, size_t rkey_len, const uint8_t *k,
              size_t klen, const uint8_t *v, size_t vlen)
 {
-    uint8_t nonces[2 * ZAP_NONCE];
-    uint8_t *p = out + ZAP_REC_HDR;
+    uint8_t *nonce = out + ZAP_REC_HDR;
     size_t prefix = ZAP_REC_HDR + ZAP_NONCE + klen + ZAP_TAG;
     zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
                       {out, ZAP_REC_HDR}};
@@ -529,17 +530,13 @@ zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
     out[1] = type;
     put_le32(out + 2, gen);
     put_le32(out + 6, (uint32_t)klen);
-    /* One call to the CSPRNG for both fresh 192-bit nonces. */
-    kc_random(nonces, type == ZAP_REC_RECORD ? 2 * ZAP_NONCE : ZAP_NONCE);
-    memcpy(p, nonces, ZAP_NONCE);
-    zap_aead_seal(p + ZAP_NONCE, k, klen, ad, 3, p, key32);
+    kc_random(nonce, ZAP_NONCE);
+    zap_aead_seal(nonce + ZAP_NONCE, k, klen, ad, 3, nonce, key32);
     if (type != ZAP_REC_RECORD)
         return;
-    p = out + prefix;
-    memcpy(p, nonces + ZAP_NONCE, ZAP_NONCE);
     ad[1].p = (const uint8_t *)"V";
     ad[2].len = prefix;
-    zap_aead_seal(p + ZAP_NONCE, v, vlen, ad, 3, p, key32);
+    zap_aead_seal(out + prefix, v, vlen, ad, 3, nonce, key32 + ZAP_KEYBYTES);
 }
 
 zap_err
@@ -557,22 +554,21 @@ zap_rec_parse(const MDB_val *v, zap_rec *r)
     if (r->klen < 1 || r->klen > ZAP_MAX_KEY)
         return ZAP_ECORRUPT;
     need = ZAP_REC_HDR + ZAP_NONCE + r->klen + ZAP_TAG;
-    r->nonce_k = b + ZAP_REC_HDR;
-    r->ct_k = r->nonce_k + ZAP_NONCE;
+    r->nonce = b + ZAP_REC_HDR;
+    r->ct_k = r->nonce + ZAP_NONCE;
     if (r->type == ZAP_REC_BUCKET) {
         if (r->klen > ZAP_MAX_BUCKET || v->mv_size != need)
             return ZAP_ECORRUPT;
-        r->nonce_v = r->ct_v = NULL;
+        r->ct_v = NULL;
         r->vlen = 0;
         return ZAP_OK;
     }
-    if (r->type != ZAP_REC_RECORD || v->mv_size < need + ZAP_NONCE + ZAP_TAG)
+    if (r->type != ZAP_REC_RECORD || v->mv_size < need + ZAP_TAG)
         return ZAP_ECORRUPT;
-    r->vlen = v->mv_size - need - ZAP_NONCE - ZAP_TAG;
+    r->vlen = v->mv_size - need - ZAP_TAG;
     if (r->vlen > ZAP_MAX_VALUE)
         return ZAP_ECORRUPT;
-    r->nonce_v = b + need;
-    r->ct_v = r->nonce_v + ZAP_NONCE;
+    r->ct_v = b + need;
     return ZAP_OK;
 }
 
@@ -583,7 +579,7 @@ zap_rec_open_k(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
     zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
                       {r->hdr, ZAP_REC_HDR}};
 
-    if (zap_aead_open(out, r->ct_k, r->klen + ZAP_TAG, ad, 3, r->nonce_k,
+    if (zap_aead_open(out, r->ct_k, r->klen + ZAP_TAG, ad, 3, r->nonce,
                       key32) != 0)
         return ZAP_ECORRUPT;
     return ZAP_OK;
@@ -594,11 +590,13 @@ zap_rec_open_v(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
                size_t rkey_len, uint8_t *out)
 {
     zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"V", 1},
-                      {r->hdr, (size_t)(r->nonce_v - r->hdr)}};
+                      {r->hdr, 0}};
 
-    if (r->type != ZAP_REC_RECORD ||
-        zap_aead_open(out, r->ct_v, r->vlen + ZAP_TAG, ad, 3, r->nonce_v,
-                      key32) != 0)
+    if (r->type != ZAP_REC_RECORD)
+        return ZAP_ECORRUPT;
+    ad[2].len = (size_t)(r->ct_v - r->hdr);
+    if (zap_aead_open(out, r->ct_v, r->vlen + ZAP_TAG, ad, 3, r->nonce,
+                      key32 + ZAP_KEYBYTES) != 0)
         return ZAP_ECORRUPT;
     return ZAP_OK;
 }

@@ -20,13 +20,16 @@
 #define ZAP_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
 #define ZAP_TAG      crypto_aead_xchacha20poly1305_ietf_ABYTES    /* 16 */
 #define ZAP_KEYBYTES 32u
+#define ZAP_SUBKEYS  (2u * ZAP_KEYBYTES) /* key-segment || value-segment */
 
-/* Record value: ver u8 | type u8 | gen u32le | klen u32le | nonce_k |
- * ct_k (klen + tag) [| nonce_v | ct_v (vlen + tag)]  (no value segment in
- * bucket records). AD of the key segment: LMDB key || 'K' || the 10-byte
- * record header; AD of the value segment: LMDB key || 'V' || everything
- * before nonce_v (header, nonce_k, ct_k), so any change to any byte of a
- * record fails the value's authentication. */
+/* Record value: ver u8 | type u8 | gen u32le | klen u32le | nonce (24) |
+ * ct_k (klen + tag) [| ct_v (vlen + tag)]  (no value segment in bucket
+ * records). The key segment is sealed with the generation's key subkey,
+ * the value segment with its value subkey, both under the one fresh random
+ * nonce (two different keys: no nonce reuse). AD of the key segment:
+ * LMDB key || 'K' || the 10-byte record header; AD of the value segment:
+ * LMDB key || 'V' || everything before ct_v (header, nonce, ct_k), so any
+ * change to any byte of a record fails the value's authentication. */
 #define ZAP_REC_HDR    10u
 #define ZAP_REC_RECORD 1u
 #define ZAP_REC_BUCKET 2u
@@ -64,7 +67,7 @@
 
 typedef struct zap_slot {
     uint32_t gen;
-    uint8_t key[ZAP_KEYBYTES]; /* record subkey derived from the DEK */
+    uint8_t key[ZAP_SUBKEYS]; /* record subkeys derived from the DEK */
 } zap_slot;
 
 /* Parsed header; `deks` hold the plaintext DEKs only while a function that
@@ -120,9 +123,9 @@ typedef struct zap_rec {
     uint8_t type;
     uint32_t gen;
     const uint8_t *hdr; /* first ZAP_REC_HDR bytes */
-    const uint8_t *nonce_k, *ct_k;
+    const uint8_t *nonce, *ct_k;
     size_t klen;
-    const uint8_t *nonce_v, *ct_v;
+    const uint8_t *ct_v; /* NULL in bucket records */
     size_t vlen;
 } zap_rec;
 
@@ -152,7 +155,7 @@ zap_err zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
 void zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
                   const uint8_t *key, size_t key_len,
                   uint8_t rkey[ZAP_RKEY_LEN]);
-/* Record subkey for `gen`, reloading the header from `txn` when the handle
+/* Record subkeys (ZAP_SUBKEYS bytes) for `gen`, reloading the header from `txn` when the handle
  * does not know the generation yet. NULL with *rc set on failure. */
 const uint8_t *zap_gen_key(zap_db *db, MDB_txn *txn, uint32_t gen,
                            zap_err *rc);
@@ -167,8 +170,8 @@ zap_err zap_kek_derive(uint8_t kdf, const char *pw, size_t pw_len,
                        const uint8_t *raw, const uint8_t salt[ZAP_SALT_LEN],
                        uint64_t ops, uint64_t mem, uint8_t kek[ZAP_KEYBYTES]);
 void zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES],
-                    uint8_t out[ZAP_KEYBYTES]);
-bool zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_KEYBYTES]);
+                    uint8_t out[ZAP_SUBKEYS]);
+bool zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_SUBKEYS]);
 
 /* Record sealing and opening. */
 bool zap_rec_size(uint8_t type, size_t klen, size_t vlen, size_t *out);
