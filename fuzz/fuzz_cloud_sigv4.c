@@ -28,9 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf = malloc(size + 1), *part[5] = {"", "", "/", "", ""}, *p;
     hsm_sigv4_header h[4];
     hsm_sigv4_request q;
-    hsm_sigv4_verify_opts o = {.lookup = lookup,
-                               .service = "service",
-                               .now = 1440938160};
+    hsm_sigv4_verify_opts o = {
+        .lookup = lookup, .service = "service", .now = 1440938160};
     hsm_sigv4_identity who;
     size_t k = 0;
 

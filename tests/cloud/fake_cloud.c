@@ -25,7 +25,7 @@
 #include "sigv4.h"
 
 #define MAX_UPLOAD (1u << 20)
-#define MAX_HDRS 64
+#define MAX_HDRS   64
 
 struct fake_cloud {
     struct MHD_Daemon *d;
@@ -96,8 +96,7 @@ query(const rq *r, const char *name)
 }
 
 static bool
-expect_str(fake_cloud *fc, const char *what, const char *got,
-           const char *want)
+expect_str(fake_cloud *fc, const char *what, const char *got, const char *want)
 {
     if (got && strcmp(got, want) == 0)
         return true;
@@ -162,8 +161,8 @@ verify_digest(EVP_PKEY *key, const uint8_t *d, size_t dl, const uint8_t *sig,
 /* The answer for the result field `field` holding `val` (n bytes), as
  * spoilt by the mode knob. */
 static void
-result_b64(fake_cloud *fc, rs *s, const char *field, const void *val,
-           size_t n, bool url, json_t *extra)
+result_b64(fake_cloud *fc, rs *s, const char *field, const void *val, size_t n,
+           bool url, json_t *extra)
 {
     json_t *j = extra ? extra : json_object();
     char *v;
@@ -203,7 +202,8 @@ result_b64(fake_cloud *fc, rs *s, const char *field, const void *val,
     reply(s, 200, j);
 }
 
-/* ---- AWS: IMDSv2 ----------------------------------------------------------- */
+/* ---- AWS: IMDSv2 -----------------------------------------------------------
+ */
 
 static void
 aws_imds(rq *r, rs *s)
@@ -254,7 +254,8 @@ aws_imds(rq *r, rs *s)
     s->status = 404;
 }
 
-/* ---- AWS: KMS --------------------------------------------------------------- */
+/* ---- AWS: KMS ---------------------------------------------------------------
+ */
 
 static int
 lookup(void *ctx, const char *akid, char *secret, size_t cap, size_t *len)
@@ -357,9 +358,10 @@ aws_digest_fields(fake_cloud *fc, json_t *in)
     return expect_str(fc, "MessageType",
                       json_string_value(json_object_get(in, "MessageType")),
                       "DIGEST") &&
-           expect_str(fc, "SigningAlgorithm",
-                      json_string_value(json_object_get(in, "SigningAlgorithm")),
-                      "ECDSA_SHA_256");
+           expect_str(
+               fc, "SigningAlgorithm",
+               json_string_value(json_object_get(in, "SigningAlgorithm")),
+               "ECDSA_SHA_256");
 }
 
 static void
@@ -450,8 +452,8 @@ aws_kms(rq *r, rs *s)
     kid = json_object_get(in, "KeyId");
     snprintf(fc->k.last_key_id, sizeof fc->k.last_key_id, "%s",
              json_is_string(kid) ? json_string_value(kid) : "");
-    if (fc->k.want_key && !expect_str(fc, "KeyId", fc->k.last_key_id,
-                                      fc->k.want_key))
+    if (fc->k.want_key &&
+        !expect_str(fc, "KeyId", fc->k.last_key_id, fc->k.want_key))
         aws_error(s, 400, "NotFoundException", "wrong key");
     else if (strcmp(op, "Decrypt") == 0)
         aws_decrypt(r, in, s);
@@ -466,7 +468,8 @@ aws_kms(rq *r, rs *s)
     json_decref(in);
 }
 
-/* ---- tokens: GCE metadata, Azure managed identity ---------------------------- */
+/* ---- tokens: GCE metadata, Azure managed identity
+ * ---------------------------- */
 
 static void
 token_reply(fake_cloud *fc, rs *s, json_t *j)
@@ -504,11 +507,10 @@ azure_token(rq *r, rs *s, bool app_service)
                     "https://vault.azure.net") ||
         !expect_str(fc, "api-version", query(r, "api-version"),
                     app_service ? "2019-08-01" : "2018-02-01") ||
-        (app_service ? !expect_str(fc, "X-IDENTITY-HEADER",
-                                   header(r, "X-IDENTITY-HEADER"),
-                                   FAKE_AZ_ID_HEADER)
-                     : !expect_str(fc, "Metadata", header(r, "Metadata"),
-                                   "true"))) {
+        (app_service
+             ? !expect_str(fc, "X-IDENTITY-HEADER",
+                           header(r, "X-IDENTITY-HEADER"), FAKE_AZ_ID_HEADER)
+             : !expect_str(fc, "Metadata", header(r, "Metadata"), "true"))) {
         s->status = 400;
         return;
     }
@@ -535,9 +537,9 @@ bearer_checks(rq *r, rs *s, const char *token)
 
     snprintf(want, sizeof want, "Bearer %s", token);
     if (!expect_str(fc, "Authorization", header(r, "Authorization"), want)) {
-        reply(s, 401, json_pack("{s:{s:i, s:s, s:s}}", "error", "code", 401,
-                                "message", "no token", "status",
-                                "UNAUTHENTICATED"));
+        reply(s, 401,
+              json_pack("{s:{s:i, s:s, s:s}}", "error", "code", 401, "message",
+                        "no token", "status", "UNAUTHENTICATED"));
         return false;
     }
     snprintf(fc->k.last_path, sizeof fc->k.last_path, "%s", r->path);
@@ -548,15 +550,17 @@ bearer_checks(rq *r, rs *s, const char *token)
                                          : fc->k.error_status;
         const char *code = fc->k.error_code ? fc->k.error_code : "Throttled";
 
-        reply(s, st, json_pack("{s:{s:i, s:s, s:s, s:s}}", "error", "code",
-                               (int)st, "message", "the fake says no",
-                               "status", code, "code", code));
+        reply(s, st,
+              json_pack("{s:{s:i, s:s, s:s, s:s}}", "error", "code", (int)st,
+                        "message", "the fake says no", "status", code, "code",
+                        code));
         return false;
     }
     return true;
 }
 
-/* ---- GCP Cloud KMS ------------------------------------------------------------ */
+/* ---- GCP Cloud KMS
+ * ------------------------------------------------------------ */
 
 static void
 gcp_kms(rq *r, rs *s)
@@ -578,8 +582,9 @@ gcp_kms(rq *r, rs *s)
         if (fc->k.mode == FAKE_MODE_BAD_B64)
             reply(s, 200, json_pack("{s:s}", "pem", "-----BEGIN junk"));
         else
-            reply(s, 200, json_pack("{s:s%, s:s}", "pem", pem, (size_t)n,
-                                    "algorithm", "EC_SIGN_P256_SHA256"));
+            reply(s, 200,
+                  json_pack("{s:s%, s:s}", "pem", pem, (size_t)n, "algorithm",
+                            "EC_SIGN_P256_SHA256"));
         BIO_free(b);
         return;
     }
@@ -588,41 +593,46 @@ gcp_kms(rq *r, rs *s)
         !json_is_object(in) ||
         !expect_str(fc, "content-type", header(r, "Content-Type"),
                     "application/json")) {
-        reply(s, 400, json_pack("{s:{s:i,s:s}}", "error", "code", 400,
-                                "message", "bad request"));
+        reply(s, 400,
+              json_pack("{s:{s:i,s:s}}", "error", "code", 400, "message",
+                        "bad request"));
     } else if (strcmp(colon, ":decrypt") == 0) {
         size_t n = 0;
         uint8_t *blob = field_b64(fc, in, "ciphertext", false, &n);
 
         if (blob && n == strlen(FAKE_BLOB) && memcmp(blob, FAKE_BLOB, n) == 0)
-            result_b64(fc, s, "plaintext", FAKE_PASSWORD,
-                       strlen(FAKE_PASSWORD), false, NULL);
+            result_b64(fc, s, "plaintext", FAKE_PASSWORD, strlen(FAKE_PASSWORD),
+                       false, NULL);
         else
-            reply(s, 400, json_pack("{s:{s:i,s:s,s:s}}", "error", "code", 400,
-                                    "message", "Decryption failed", "status",
-                                    "INVALID_ARGUMENT"));
+            reply(s, 400,
+                  json_pack("{s:{s:i,s:s,s:s}}", "error", "code", 400,
+                            "message", "Decryption failed", "status",
+                            "INVALID_ARGUMENT"));
         free(blob);
     } else if (strcmp(colon, ":asymmetricSign") == 0) {
         json_t *dg = json_object_get(in, "digest");
         size_t n = 0, sl = 128;
-        uint8_t *d = json_is_object(dg) ? field_b64(fc, dg, "sha256", false, &n)
-                                        : NULL;
+        uint8_t *d =
+            json_is_object(dg) ? field_b64(fc, dg, "sha256", false, &n) : NULL;
         uint8_t sig[128];
 
         if (d && n == 32 && sign_digest(fc->key, d, n, sig, &sl) == 0)
             result_b64(fc, s, "signature", sig, sl, false, NULL);
         else
-            reply(s, 400, json_pack("{s:{s:i,s:s}}", "error", "code", 400,
-                                    "message", "bad digest"));
+            reply(s, 400,
+                  json_pack("{s:{s:i,s:s}}", "error", "code", 400, "message",
+                            "bad digest"));
         free(d);
     } else {
-        reply(s, 404, json_pack("{s:{s:i,s:s}}", "error", "code", 404,
-                                "message", "no such method"));
+        reply(s, 404,
+              json_pack("{s:{s:i,s:s}}", "error", "code", 404, "message",
+                        "no such method"));
     }
     json_decref(in);
 }
 
-/* ---- Azure Key Vault ------------------------------------------------------------- */
+/* ---- Azure Key Vault
+ * ------------------------------------------------------------- */
 
 static void
 azure_vault(rq *r, rs *s)
@@ -646,7 +656,8 @@ azure_vault(rq *r, rs *s)
         reply(s, 200,
               json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "key", "kid",
                         "https://fake/keys/k/v", "kty", "EC", "crv", "P-256",
-                        "x", fc->k.mode == FAKE_MODE_BAD_B64 ? "*" : x, "y", y));
+                        "x", fc->k.mode == FAKE_MODE_BAD_B64 ? "*" : x, "y",
+                        y));
         free(x);
         free(y);
         return;
@@ -655,8 +666,9 @@ azure_vault(rq *r, rs *s)
     if (!json_is_object(in) ||
         !expect_str(fc, "content-type", header(r, "Content-Type"),
                     "application/json")) {
-        reply(s, 400, json_pack("{s:{s:s,s:s}}", "error", "code", "BadParameter",
-                                "message", "bad body"));
+        reply(s, 400,
+              json_pack("{s:{s:s,s:s}}", "error", "code", "BadParameter",
+                        "message", "bad body"));
     } else if (strcmp(op, "/unwrapkey") == 0) {
         size_t n = 0;
         uint8_t *blob = field_b64(fc, in, "value", true, &n);
@@ -667,8 +679,9 @@ azure_vault(rq *r, rs *s)
             result_b64(fc, s, "value", FAKE_PASSWORD, strlen(FAKE_PASSWORD),
                        true, json_pack("{s:s}", "kid", "https://fake/keys/k"));
         else
-            reply(s, 400, json_pack("{s:{s:s,s:s}}", "error", "code",
-                                    "BadParameter", "message", "bad blob"));
+            reply(s, 400,
+                  json_pack("{s:{s:s,s:s}}", "error", "code", "BadParameter",
+                            "message", "bad blob"));
         free(blob);
     } else if (strcmp(op, "/sign") == 0) {
         size_t n = 0, sl = 128, rl = 0;
@@ -681,29 +694,32 @@ azure_vault(rq *r, rs *s)
             result_b64(fc, s, "value", raw, rl, true,
                        json_pack("{s:s}", "kid", "https://fake/keys/k"));
         else
-            reply(s, 400, json_pack("{s:{s:s,s:s}}", "error", "code",
-                                    "BadParameter", "message", "bad digest"));
+            reply(s, 400,
+                  json_pack("{s:{s:s,s:s}}", "error", "code", "BadParameter",
+                            "message", "bad digest"));
         free(d);
     } else if (strcmp(op, "/verify") == 0) {
         size_t n = 0, rl = 0, dl = 0;
         uint8_t *d = field_b64(fc, in, "digest", true, &n);
         uint8_t *raw = field_b64(fc, in, "value", true, &rl), der[80];
-        bool ok = d && raw && n == 32 &&
-                  hsm_ecdsa_raw_to_der(raw, rl, der, sizeof der, &dl) ==
-                      HSM_OK &&
-                  verify_digest(fc->key, d, n, der, dl);
+        bool ok =
+            d && raw && n == 32 &&
+            hsm_ecdsa_raw_to_der(raw, rl, der, sizeof der, &dl) == HSM_OK &&
+            verify_digest(fc->key, d, n, der, dl);
 
         reply(s, 200, json_pack("{s:b}", "value", ok));
         free(d);
         free(raw);
     } else {
-        reply(s, 404, json_pack("{s:{s:s,s:s}}", "error", "code", "NotFound",
-                                "message", "no such operation"));
+        reply(s, 404,
+              json_pack("{s:{s:s,s:s}}", "error", "code", "NotFound", "message",
+                        "no such operation"));
     }
     json_decref(in);
 }
 
-/* ---- Zymbit agent ------------------------------------------------------------------ */
+/* ---- Zymbit agent
+ * ------------------------------------------------------------------ */
 
 static void
 zymbit(rq *r, rs *s)
@@ -724,8 +740,9 @@ zymbit(rq *r, rs *s)
         result_b64(fc, s, "signature", buf, sl, false, NULL);
     } else if (strcmp(r->path, "/verify") == 0 &&
                (sig = field_b64(fc, in, "signature", false, &sl))) {
-        reply(s, 200, json_pack("{s:b}", "valid",
-                                verify_digest(fc->key, d, n, sig, sl)));
+        reply(
+            s, 200,
+            json_pack("{s:b}", "valid", verify_digest(fc->key, d, n, sig, sl)));
     } else {
         reply(s, 404, json_pack("{s:s}", "error", "not found"));
     }
@@ -734,7 +751,8 @@ zymbit(rq *r, rs *s)
     json_decref(in);
 }
 
-/* ---- MHD plumbing -------------------------------------------------------------------- */
+/* ---- MHD plumbing
+ * -------------------------------------------------------------------- */
 
 static enum MHD_Result
 collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -900,8 +918,8 @@ make_cert(fake_cloud *fc, const char *ca_path)
         !X509_gmtime_adj(X509_getm_notAfter(x), 86400) ||
         !X509_set_pubkey(x, k) || !(nm = X509_get_subject_name(x)) ||
         !X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"fake cloud", -1,
-                                    -1, 0) ||
+                                    (const unsigned char *)"fake cloud", -1, -1,
+                                    0) ||
         !X509_set_issuer_name(x, nm))
         goto out;
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
@@ -931,8 +949,8 @@ start(const char *ca_path)
     fake_cloud *fc = calloc(1, sizeof *fc);
     const union MHD_DaemonInfo *info;
     struct sockaddr_in sa;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_INTERNAL_POLLING_THREAD;
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 
     if (!fc)
         return NULL;
@@ -961,7 +979,8 @@ start(const char *ca_path)
             MHD_OPTION_URI_LOG_CALLBACK, uri_log, fc,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     }
-    if (!fc->d || !(info = MHD_get_daemon_info(fc->d, MHD_DAEMON_INFO_BIND_PORT)))
+    if (!fc->d ||
+        !(info = MHD_get_daemon_info(fc->d, MHD_DAEMON_INFO_BIND_PORT)))
         goto fail;
     fc->port = info->port;
     return fc;

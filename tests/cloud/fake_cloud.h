@@ -25,42 +25,42 @@
 #include <openssl/evp.h>
 
 /* Fixed identities of the fake. */
-#define FAKE_AKID "AKIDFAKEEXAMPLE"
-#define FAKE_SECRET "fake/secret+KEY0123456789abcdefghijklmn"
-#define FAKE_IMDS_AKID "ASIAIMDSFAKE"
-#define FAKE_IMDS_SECRET "imds/secret+0123456789abcdefghijklmnopqr"
-#define FAKE_IMDS_TOKEN "imds-session-token-AQoD"
+#define FAKE_AKID         "AKIDFAKEEXAMPLE"
+#define FAKE_SECRET       "fake/secret+KEY0123456789abcdefghijklmn"
+#define FAKE_IMDS_AKID    "ASIAIMDSFAKE"
+#define FAKE_IMDS_SECRET  "imds/secret+0123456789abcdefghijklmnopqr"
+#define FAKE_IMDS_TOKEN   "imds-session-token-AQoD"
 #define FAKE_IMDS_SESSION "imds-api-token-xyz"
-#define FAKE_ROLE "test-role"
-#define FAKE_PASSWORD "correct horse battery staple"
-#define FAKE_BLOB "fake-ciphertext-blob-0001" /* bytes; sent base64 */
-#define FAKE_GCP_TOKEN "ya29.fake-gcp-token"
-#define FAKE_AZ_TOKEN "eyJ0eXAi.fake-azure-token"
+#define FAKE_ROLE         "test-role"
+#define FAKE_PASSWORD     "correct horse battery staple"
+#define FAKE_BLOB         "fake-ciphertext-blob-0001" /* bytes; sent base64 */
+#define FAKE_GCP_TOKEN    "ya29.fake-gcp-token"
+#define FAKE_AZ_TOKEN     "eyJ0eXAi.fake-azure-token"
 #define FAKE_AZ_ID_HEADER "fake-identity-header-secret"
 
 enum fake_mode {
     FAKE_MODE_OK = 0,
-    FAKE_MODE_BAD_JSON,   /* 200 with a body that is not JSON */
-    FAKE_MODE_MISSING,    /* 200 without the result field */
-    FAKE_MODE_BAD_B64,    /* 200 with a result field that is not base64 */
-    FAKE_MODE_OVERSIZE,   /* 200 with a 2 MiB body */
-    FAKE_MODE_TOKEN_BAD,  /* token endpoints answer without access_token */
+    FAKE_MODE_BAD_JSON,  /* 200 with a body that is not JSON */
+    FAKE_MODE_MISSING,   /* 200 without the result field */
+    FAKE_MODE_BAD_B64,   /* 200 with a result field that is not base64 */
+    FAKE_MODE_OVERSIZE,  /* 200 with a 2 MiB body */
+    FAKE_MODE_TOKEN_BAD, /* token endpoints answer without access_token */
 };
 
 typedef struct {
     /* behaviour (set before the requests) */
-    int throttle_n;         /* first n KMS calls: ThrottlingException / 429 */
-    int status_n;           /* first n KMS calls answer `status` */
+    int throttle_n; /* first n KMS calls: ThrottlingException / 429 */
+    int status_n;   /* first n KMS calls answer `status` */
     long status;
     const char *error_type; /* AWS: every KMS call fails with this __type */
     long error_status;      /* GCP/Azure: every KMS call fails with this */
     const char *error_code; /*   and this error code */
     unsigned sleep_ms;      /* delay before every answer */
     enum fake_mode mode;
-    long imds_ttl;            /* IMDS credentials lifetime, seconds */
-    const char *want_token;   /* AWS: expected X-Amz-Security-Token */
+    long imds_ttl;               /* IMDS credentials lifetime, seconds */
+    const char *want_token;      /* AWS: expected X-Amz-Security-Token */
     const char *secret_override; /* AWS: secret the verifier expects */
-    const char *want_key;     /* expected KeyId / resource / key path */
+    const char *want_key;        /* expected KeyId / resource / key path */
     /* observations */
     atomic_int n_kms, n_token, n_imds_token, n_imds_role, n_imds_creds;
     atomic_int expect_failures;

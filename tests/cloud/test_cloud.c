@@ -21,13 +21,28 @@ static fake_cloud *fc;
 static char detail[512];
 
 static const char *const env_vars[] = {
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "ZAPDB_ENCRYPTED_PASSWORD",
-    "MPC_HSM_KEY_ID", "GCE_METADATA_HOST", "GCP_KMS_ENDPOINT",
-    "GCP_PROJECT_ID", "GCP_KMS_LOCATION", "GCP_KMS_KEYRING", "GCP_KMS_KEY",
-    "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_IMDS_ENDPOINT",
-    "AZURE_VAULT_URL", "AZURE_KEY_NAME", "AZURE_KEY_VERSION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL",
+    "ZAPDB_ENCRYPTED_PASSWORD",
+    "MPC_HSM_KEY_ID",
+    "GCE_METADATA_HOST",
+    "GCP_KMS_ENDPOINT",
+    "GCP_PROJECT_ID",
+    "GCP_KMS_LOCATION",
+    "GCP_KMS_KEYRING",
+    "GCP_KMS_KEY",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_IMDS_ENDPOINT",
+    "AZURE_VAULT_URL",
+    "AZURE_KEY_NAME",
+    "AZURE_KEY_VERSION",
     "MPC_HSM_ZYMBIT_API",
 };
 
@@ -76,8 +91,7 @@ get_password(const char *provider, hsm_config *cfg, hsm_secret **sec)
     hsm_err rc;
 
     *sec = NULL;
-    rc = hsm_password_provider_new_ex(provider, cfg, &p, detail,
-                                      sizeof detail);
+    rc = hsm_password_provider_new_ex(provider, cfg, &p, detail, sizeof detail);
     if (rc != HSM_OK)
         return rc;
     rc = hsm_password_get(p, NULL, sec);
@@ -163,7 +177,8 @@ signer_roundtrip(const char *provider, hsm_config *cfg, const char *key_id,
     hsm_signer_free(s);
 }
 
-/* ---- AWS ------------------------------------------------------------------ */
+/* ---- AWS ------------------------------------------------------------------
+ */
 
 static void
 test_aws_password_env_credentials_decrypts(void)
@@ -210,8 +225,8 @@ test_aws_imds_credentials_fetched_once_and_cached(void)
     hsm_secret *sec = NULL;
     char url[128];
 
-    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake_url(fc, "", url, sizeof url),
-           1);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+           fake_url(fc, "", url, sizeof url), 1);
     k->want_token = FAKE_IMDS_TOKEN;
     REQUIRE(hsm_password_provider_new_ex("aws", cfg, &p, detail,
                                          sizeof detail) == HSM_OK);
@@ -239,8 +254,8 @@ test_aws_imds_credentials_near_expiry_refreshed(void)
     hsm_secret *sec = NULL;
     char url[128];
 
-    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake_url(fc, "/", url, sizeof url),
-           1);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+           fake_url(fc, "/", url, sizeof url), 1);
     k->want_token = FAKE_IMDS_TOKEN;
     k->imds_ttl = 120; /* inside the 5-minute refresh margin */
     REQUIRE(hsm_password_provider_new_ex("aws", cfg, &p, detail,
@@ -513,7 +528,8 @@ test_aws_endpoint_from_environment_used(void)
     CHECK_EQ(get_password("aws", NULL, &sec), HSM_EAUTH);
 }
 
-/* ---- GCP ------------------------------------------------------------------- */
+/* ---- GCP -------------------------------------------------------------------
+ */
 
 static hsm_config *
 gcp_config(void)
@@ -594,12 +610,14 @@ test_gcp_full_resource_name_keeps_slashes(void)
     hsm_free(sig);
     sig = NULL;
     /* Injection attempts in the resource are refused before any call. */
-    CHECK_EQ(hsm_signer_sign(s, "projects/p/locations/l/keyRings/r/cryptoKeys/"
-                                "k/../../x",
+    CHECK_EQ(hsm_signer_sign(s,
+                             "projects/p/locations/l/keyRings/r/cryptoKeys/"
+                             "k/../../x",
                              (const uint8_t *)"m", 1, &sig, &sl),
              HSM_ECONFIG);
-    CHECK_EQ(hsm_signer_sign(s, "projects/p/locations/l?x=1/keyRings/r/"
-                                "cryptoKeys/k",
+    CHECK_EQ(hsm_signer_sign(s,
+                             "projects/p/locations/l?x=1/keyRings/r/"
+                             "cryptoKeys/k",
                              (const uint8_t *)"m", 1, &sig, &sl),
              HSM_ECONFIG);
     CHECK_EQ(atomic_load(&k->n_kms), 1);
@@ -670,7 +688,8 @@ test_gcp_missing_key_parts_econfig(void)
     hsm_config_free(cfg);
 }
 
-/* ---- Azure ------------------------------------------------------------------- */
+/* ---- Azure
+ * ------------------------------------------------------------------- */
 
 static hsm_config *
 azure_config(bool app_service)
@@ -773,7 +792,8 @@ test_azure_errors_mapped(void)
     hsm_config_free(cfg);
 }
 
-/* ---- Zymbit -------------------------------------------------------------------- */
+/* ---- Zymbit
+ * -------------------------------------------------------------------- */
 
 static void
 test_zymbit_sign_verify_roundtrip(void)
@@ -806,7 +826,8 @@ test_zymbit_non_loopback_http_refused(void)
     hsm_config_free(cfg);
 }
 
-/* ---- HTTP client and parsers ------------------------------------------------------ */
+/* ---- HTTP client and parsers
+ * ------------------------------------------------------ */
 
 static void
 test_http_plain_http_only_to_loopback(void)
@@ -854,8 +875,9 @@ test_http_response_cap_enforced(void)
 
     /* The token endpoint answers ~100 bytes: fine under the cap; the
      * oversize mode of a KMS answer is 2 MiB: refused. */
-    req.url = fake_url(fc, "/computeMetadata/v1/instance/service-accounts/"
-                           "default/token",
+    req.url = fake_url(fc,
+                       "/computeMetadata/v1/instance/service-accounts/"
+                       "default/token",
                        url, sizeof url);
     const char *h[] = {"Metadata-Flavor: Google"};
     req.headers = h;
@@ -867,8 +889,9 @@ test_http_response_cap_enforced(void)
     k->mode = FAKE_MODE_OVERSIZE;
     req.url = fake_url(fc, "/sign", url, sizeof url);
     req.method = "POST";
-    req.body = (const uint8_t *)"{\"slot\":\"7\",\"digest\":"
-                                "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}";
+    req.body =
+        (const uint8_t *)"{\"slot\":\"7\",\"digest\":"
+                         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}";
     req.body_len = strlen((const char *)req.body);
     req.header_count = 0;
     CHECK_EQ(hsm_http_perform(&o, &req, &r, d, sizeof d), HSM_HTTP_ETOOBIG);
@@ -920,7 +943,10 @@ test_cloud_parse_token_variants(void)
     size_t tl = 0;
     time_t exp = 0, now = 1000000;
     static const char *const bad[] = {
-        "", "[]", "{\"access_token\": 5}", "{\"expires_in\": 5}",
+        "",
+        "[]",
+        "{\"access_token\": 5}",
+        "{\"expires_in\": 5}",
         "{\"access_token\": \"a b\", \"expires_in\": 5}",
         "{\"access_token\": \"a\", \"expires_in\": \"soon\"}",
         "{\"access_token\": \"a\", \"expires_in\": -5}",
@@ -928,9 +954,10 @@ test_cloud_parse_token_variants(void)
     };
 
 #define TOK(s) (const uint8_t *)(s), strlen(s)
-    CHECK_EQ(hsm_cp_token(TOK("{\"access_token\":\"ya29\",\"expires_in\":3599}"),
-                          now, &t, &tl, &exp),
-             CP_OK);
+    CHECK_EQ(
+        hsm_cp_token(TOK("{\"access_token\":\"ya29\",\"expires_in\":3599}"),
+                     now, &t, &tl, &exp),
+        CP_OK);
     CHECK(t && strcmp(t, "ya29") == 0 && tl == 4 && exp == now + 3599);
     kc_secure_free(t);
     CHECK_EQ(hsm_cp_token(TOK("{\"access_token\":\"x\",\"expires_in\":\"60\","
@@ -967,16 +994,17 @@ test_cloud_parse_aws_error_and_imds(void)
     CHECK_EQ(hsm_cp_aws_error(TOK("{\"message\":\"x\"}"), type, sizeof type,
                               msg, sizeof msg),
              CP_EMISSING);
-    CHECK_EQ(hsm_cp_aws_error(TOK("<html>"), type, sizeof type, msg,
-                              sizeof msg),
-             CP_EJSON);
+    CHECK_EQ(
+        hsm_cp_aws_error(TOK("<html>"), type, sizeof type, msg, sizeof msg),
+        CP_EJSON);
     CHECK_EQ(hsm_cp_imds_credentials(
                  TOK("{\"Code\":\"Success\",\"AccessKeyId\":\"A\","
                      "\"SecretAccessKey\":\"S\",\"Token\":\"T\","
                      "\"Expiration\":\"2030-01-02T03:04:05Z\"}"),
                  &c),
              CP_OK);
-    CHECK(strcmp(c.access_key_id, "A") == 0 && strcmp(c.session_token, "T") == 0);
+    CHECK(strcmp(c.access_key_id, "A") == 0 &&
+          strcmp(c.session_token, "T") == 0);
     CHECK_EQ((long long)c.expiration, 1893553445LL);
     hsm_cp_aws_creds_clear(&c);
     CHECK_EQ(hsm_cp_imds_credentials(

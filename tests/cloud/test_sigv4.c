@@ -10,10 +10,10 @@
 #include "sigv4.h"
 #include "testutil.h"
 
-#define SUITE_AKID "AKIDEXAMPLE"
+#define SUITE_AKID   "AKIDEXAMPLE"
 #define SUITE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-#define SUITE_TIME ((time_t)1440938160) /* 20150830T123600Z */
-#define MAXH 32
+#define SUITE_TIME   ((time_t)1440938160) /* 20150830T123600Z */
+#define MAXH         32
 
 /* ---- a parser for the suite's raw requests ---------------------------- */
 
@@ -205,7 +205,8 @@ suite_token(void)
              kt_vectors_dir());
     kc_strlcpy(c.name, "post-sts-header-before", sizeof c.name);
     t = case_file(&c, "req", &n);
-    if (t && parse_req(t, n, &r) == 0 && find_header(&r, "X-Amz-Security-Token"))
+    if (t && parse_req(t, n, &r) == 0 &&
+        find_header(&r, "X-Amz-Security-Token"))
         kc_strlcpy(tok, find_header(&r, "X-Amz-Security-Token"), sizeof tok);
     free(t);
     free(r.text);
@@ -313,7 +314,8 @@ test_sigv4_suite_all_cases_match(void)
         const suite_case *c = &cases_found[i];
         size_t rl, cl, sl, al, ql;
         char *req = case_file(c, "req", &rl), *creq = case_file(c, "creq", &cl);
-        char *sts = case_file(c, "sts", &sl), *authz = case_file(c, "authz", &al);
+        char *sts = case_file(c, "sts", &sl),
+             *authz = case_file(c, "authz", &al);
         char *sreq = case_file(c, "sreq", &ql), *mine = NULL;
         hsm_sigv4_result res;
 
@@ -324,7 +326,8 @@ test_sigv4_suite_all_cases_match(void)
         if (!res.canonical_request || strcmp(res.canonical_request, creq) != 0)
             fprintf(stderr, "  creq mismatch in %s:\n%s\n", c->name,
                     res.canonical_request ? res.canonical_request : "(null)");
-        CHECK(res.canonical_request && strcmp(res.canonical_request, creq) == 0);
+        CHECK(res.canonical_request &&
+              strcmp(res.canonical_request, creq) == 0);
         hsm_sigv4_result_free(&res);
         if (is_form_params(c)) {
             free(req), free(creq), free(sts), free(authz), free(sreq);
@@ -387,8 +390,7 @@ test_sigv4_suite_sts_to_signature_matches(void)
 /* ---- verification ------------------------------------------------------ */
 
 static int
-suite_lookup(void *ctx, const char *akid, char *secret, size_t cap,
-             size_t *len)
+suite_lookup(void *ctx, const char *akid, char *secret, size_t cap, size_t *len)
 {
     (void)ctx;
     if (strcmp(akid, SUITE_AKID) != 0)
@@ -653,8 +655,7 @@ test_sigv4_verify_malformed_authorization_emalformed(void)
 }
 
 static int
-other_lookup(void *ctx, const char *akid, char *secret, size_t cap,
-             size_t *len)
+other_lookup(void *ctx, const char *akid, char *secret, size_t cap, size_t *len)
 {
     (void)ctx;
     (void)akid;
@@ -663,8 +664,7 @@ other_lookup(void *ctx, const char *akid, char *secret, size_t cap,
 }
 
 static int
-none_lookup(void *ctx, const char *akid, char *secret, size_t cap,
-            size_t *len)
+none_lookup(void *ctx, const char *akid, char *secret, size_t cap, size_t *len)
 {
     (void)ctx, (void)akid, (void)secret, (void)cap, (void)len;
     return -1;
@@ -749,8 +749,8 @@ static void
 test_sigv4_sign_bad_input_rejected(void)
 {
     hsm_sigv4_header h[3] = {{"Host", "example.com"}, {"X-Amz-Date", "x"}};
-    hsm_sigv4_request q = {.method = "GET", .path = "/", .headers = h,
-                           .header_count = 1};
+    hsm_sigv4_request q = {
+        .method = "GET", .path = "/", .headers = h, .header_count = 1};
     hsm_sigv4_params p = {.access_key_id = SUITE_AKID,
                           .secret_access_key = SUITE_SECRET,
                           .region = "us-east-1",

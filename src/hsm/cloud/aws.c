@@ -15,11 +15,11 @@
 #include "kc.h"
 #include "sigv4.h"
 
-#define PROVIDER "aws"
-#define IMDS_DEFAULT "http://169.254.169.254"
-#define CRED_MARGIN 300 /* refresh IMDS credentials 5 minutes early */
-#define MAX_SIG 1024
-#define MAX_PUBKEY 8192
+#define PROVIDER      "aws"
+#define IMDS_DEFAULT  "http://169.254.169.254"
+#define CRED_MARGIN   300 /* refresh IMDS credentials 5 minutes early */
+#define MAX_SIG       1024
+#define MAX_PUBKEY    8192
 #define MAX_PLAINTEXT 4096
 
 typedef struct {
@@ -28,7 +28,7 @@ typedef struct {
     char endpoint[1024];
     char imds[512];
     char key_id[HSM_MAX_KEY_ID + 1]; /* config key_id, "" if none */
-    pthread_mutex_t mu; /* guards the IMDS credential cache */
+    pthread_mutex_t mu;              /* guards the IMDS credential cache */
     hsm_cp_aws_creds cache;
     bool cached;
 } aws_ctx;
@@ -134,7 +134,8 @@ creds_copy(const hsm_cp_aws_creds *src, hsm_cp_aws_creds *dst)
     memset(dst, 0, sizeof *dst);
     if (!(dst->access_key_id = sdup(src->access_key_id)) ||
         !(dst->secret_access_key = sdup(src->secret_access_key)) ||
-        (src->session_token && !(dst->session_token = sdup(src->session_token)))) {
+        (src->session_token &&
+         !(dst->session_token = sdup(src->session_token)))) {
         hsm_cp_aws_creds_clear(dst);
         return HSM_ENOMEM;
     }
@@ -393,8 +394,9 @@ aws_send(aws_ctx *a, const hsm_http_url *u, const char *target,
                               .body = (const uint8_t *)body,
                               .body_len = body_len};
     he = hsm_http_perform(&a->net.http, &hreq, r, detail, sizeof detail);
-    rc = he == HSM_HTTP_OK ? HSM_OK
-                           : hsm_cloud_http_fail(diag, PROVIDER, op, he, detail);
+    rc = he == HSM_HTTP_OK
+             ? HSM_OK
+             : hsm_cloud_http_fail(diag, PROVIDER, op, he, detail);
 out:
     hdr_lines_free(&hl);
     hsm_sigv4_result_free(&res);

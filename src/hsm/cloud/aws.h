@@ -7,7 +7,7 @@
 
 #include "hsm_int.h"
 
-#define HSM_HAVE_AWS_SIGNER 1
+#define HSM_HAVE_AWS_SIGNER   1
 #define HSM_HAVE_AWS_PASSWORD 1
 extern const hsm_signer_ops hsm_aws_signer_ops;
 extern const hsm_password_ops hsm_aws_password_ops;

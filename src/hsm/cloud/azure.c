@@ -14,13 +14,13 @@
 #include "cloud_int.h"
 #include "kc.h"
 
-#define PROVIDER "azure"
-#define API "api-version=7.4"
-#define RESOURCE "https://vault.azure.net"
-#define RESOURCE_ENC "https%%3A%%2F%%2Fvault.azure.net" /* in a format */
-#define IMDS_DEFAULT "http://169.254.169.254"
-#define TOKEN_MARGIN 60
-#define MAX_PLAINTEXT 4096
+#define PROVIDER        "azure"
+#define API             "api-version=7.4"
+#define RESOURCE        "https://vault.azure.net"
+#define RESOURCE_ENC    "https%%3A%%2F%%2Fvault.azure.net" /* in a format */
+#define IMDS_DEFAULT    "http://169.254.169.254"
+#define TOKEN_MARGIN    60
+#define MAX_PLAINTEXT   4096
 #define MAX_PUBKEY_BODY 16384
 
 typedef struct {
@@ -169,8 +169,10 @@ az_url(az_ctx *z, const char *key_id, const char *op, char *url, size_t cap,
     if (!key_id || !*key_id)
         key_id = hsm_config_get(z->cfg, "key_name");
     if (!key_id || !*key_id) {
-        hsm_diag_set(diag, "azure: %s: no key name (key_name, "
-                           "AZURE_KEY_NAME)", step);
+        hsm_diag_set(diag,
+                     "azure: %s: no key name (key_name, "
+                     "AZURE_KEY_NAME)",
+                     step);
         return HSM_ECONFIG;
     }
     slash = strchr(key_id, '/');
@@ -261,8 +263,8 @@ az_password_get(void *self, const char *key_id, hsm_secret **out,
     }
     if (kc_b64_decode(ct, strlen(ct), KC_B64_STD, &blob, &blob_len) != 0 ||
         blob_len == 0) {
-        hsm_diag_set(diag,
-                     "azure: unwrapkey: ZAPDB_ENCRYPTED_PASSWORD is not base64");
+        hsm_diag_set(
+            diag, "azure: unwrapkey: ZAPDB_ENCRYPTED_PASSWORD is not base64");
         goto out;
     }
     if ((rc = az_url(z, key_id, "/unwrapkey", url, sizeof url, "unwrapkey",
@@ -290,7 +292,8 @@ out:
     return rc;
 }
 
-/* ---- signer: sign, verify, get key ---------------------------------------- */
+/* ---- signer: sign, verify, get key ----------------------------------------
+ */
 
 static hsm_err
 az_signer_create(const hsm_config *cfg, hsm_store *store, void **self,
@@ -341,9 +344,8 @@ az_sign_digest(void *self, const char *key_id, const uint8_t *digest,
         goto out;
     }
     /* ES256 answers raw r||s (JWS, RFC 7518 section 3.4); we return DER. */
-    if (raw_len != 64 ||
-        hsm_ecdsa_raw_to_der(raw, raw_len, der, sizeof der, &der_len) !=
-            HSM_OK) {
+    if (raw_len != 64 || hsm_ecdsa_raw_to_der(raw, raw_len, der, sizeof der,
+                                              &der_len) != HSM_OK) {
         hsm_diag_set(diag, "azure: sign: value is not a 64-byte r||s");
         rc = HSM_EMALFORMED;
         goto out;
@@ -385,8 +387,8 @@ az_verify_digest(void *self, const char *key_id, const uint8_t *digest,
     if (hsm_ecdsa_der_to_raw(sig, sig_len, 32, raw, sizeof raw, &raw_len) !=
         HSM_OK)
         return HSM_OK;
-    if ((rc = az_url(z, key_id, "/verify", url, sizeof url, "verify",
-                     diag)) != HSM_OK)
+    if ((rc = az_url(z, key_id, "/verify", url, sizeof url, "verify", diag)) !=
+        HSM_OK)
         return rc;
     rc = HSM_ENOMEM;
     if (!(d64 = kc_b64_encode(digest, digest_len, KC_B64_URL)) ||

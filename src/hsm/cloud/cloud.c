@@ -212,8 +212,7 @@ hsm_cloud_json_body(void *json_obj, size_t *len)
 }
 
 static hsm_err
-remote_fail(const hsm_cloud_call *c, const hsm_http_response *r,
-            hsm_diag *diag)
+remote_fail(const hsm_cloud_call *c, const hsm_http_response *r, hsm_diag *diag)
 {
     char code[64], msg[160];
 
@@ -222,8 +221,7 @@ remote_fail(const hsm_cloud_call *c, const hsm_http_response *r,
         hsm_diag_set(diag, "%s: %s: HTTP %ld %s: %s", c->provider, c->step,
                      r->status, code, msg);
     else
-        hsm_diag_set(diag, "%s: %s: HTTP %ld", c->provider, c->step,
-                     r->status);
+        hsm_diag_set(diag, "%s: %s: HTTP %ld", c->provider, c->step, r->status);
     return hsm_cloud_status_err(r->status);
 }
 

@@ -17,7 +17,7 @@
 
 #include "kc.h"
 
-#define MAX_BODY ((size_t)4 << 20)
+#define MAX_BODY  ((size_t)4 << 20)
 #define MAX_TOKEN ((size_t)16384)
 
 const char *
@@ -177,8 +177,8 @@ hsm_cp_parse_rfc3339(const char *s, time_t *t)
     if (*p == '.')
         for (p++; *p >= '0' && *p <= '9'; p++)
             ;
-    if (strcmp(p, "Z") != 0 || v[1] < 1 || v[1] > 12 || v[2] < 1 ||
-        v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60 || v[0] < 1970)
+    if (strcmp(p, "Z") != 0 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 ||
+        v[3] > 23 || v[4] > 59 || v[5] > 60 || v[0] < 1970)
         return CP_EENCODING;
     tm.tm_year = v[0] - 1900;
     tm.tm_mon = v[1] - 1;
@@ -202,8 +202,7 @@ hsm_cp_aws_creds_clear(hsm_cp_aws_creds *c)
 }
 
 int
-hsm_cp_imds_credentials(const uint8_t *body, size_t len,
-                        hsm_cp_aws_creds *out)
+hsm_cp_imds_credentials(const uint8_t *body, size_t len, hsm_cp_aws_creds *out)
 {
     json_t *j = load_object(body, len);
     hsm_cp_aws_creds c = {0};
@@ -351,8 +350,7 @@ out:
 }
 
 int
-hsm_cp_bool_field(const uint8_t *body, size_t len, const char *field,
-                  bool *out)
+hsm_cp_bool_field(const uint8_t *body, size_t len, const char *field, bool *out)
 {
     json_t *j = load_object(body, len), *v;
     int rc = CP_EMISSING;
@@ -401,7 +399,8 @@ hsm_cp_pem_field_to_spki(const uint8_t *body, size_t len, const char *field,
     if (!(pem = str_field(j, field)))
         goto out;
     rc = CP_EENCODING;
-    if (strlen(pem) > 65536 || !(bio = BIO_new_mem_buf(pem, (int)strlen(pem))) ||
+    if (strlen(pem) > 65536 ||
+        !(bio = BIO_new_mem_buf(pem, (int)strlen(pem))) ||
         !(pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)))
         goto out;
     rc = pkey_to_spki(pk, der, der_len);

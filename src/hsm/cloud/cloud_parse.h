@@ -22,11 +22,11 @@
 
 enum {
     CP_OK = 0,
-    CP_EJSON = -1,    /* not a JSON object */
-    CP_EMISSING = -2, /* a required field is absent or of the wrong type */
+    CP_EJSON = -1,     /* not a JSON object */
+    CP_EMISSING = -2,  /* a required field is absent or of the wrong type */
     CP_EENCODING = -3, /* bad base64 / PEM / JWK / number */
     CP_ENOMEM = -4,
-    CP_ETOOBIG = -5,  /* a field longer than its limit */
+    CP_ETOOBIG = -5, /* a field longer than its limit */
 };
 
 /* Short text for a CP_* code ("malformed JSON", "missing field" ...). */
@@ -76,9 +76,8 @@ int hsm_cp_bool_field(const uint8_t *body, size_t len, const char *field,
 
 /* GCP getPublicKey {"pem": "-----BEGIN PUBLIC KEY-----..."} to DER
  * SubjectPublicKeyInfo (malloc'd). */
-int hsm_cp_pem_field_to_spki(const uint8_t *body, size_t len,
-                             const char *field, uint8_t **der,
-                             size_t *der_len);
+int hsm_cp_pem_field_to_spki(const uint8_t *body, size_t len, const char *field,
+                             uint8_t **der, size_t *der_len);
 
 /* Azure key bundle {"key": {"kty": "EC", "crv": "P-256", "x", "y"}} to DER
  * SubjectPublicKeyInfo (malloc'd). Only EC P-256. */

@@ -13,14 +13,14 @@
 #include "cloud_int.h"
 #include "kc.h"
 
-#define PROVIDER "gcp"
-#define KMS_DEFAULT "https://cloudkms.googleapis.com"
+#define PROVIDER         "gcp"
+#define KMS_DEFAULT      "https://cloudkms.googleapis.com"
 #define METADATA_DEFAULT "metadata.google.internal"
-#define TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
-#define TOKEN_MARGIN 60
-#define MAX_SIG 1024
-#define MAX_PLAINTEXT 4096
-#define MAX_RESOURCE 1024
+#define TOKEN_PATH       "/computeMetadata/v1/instance/service-accounts/default/token"
+#define TOKEN_MARGIN     60
+#define MAX_SIG          1024
+#define MAX_PLAINTEXT    4096
+#define MAX_RESOURCE     1024
 
 typedef struct {
     hsm_cloud_net net;
@@ -187,8 +187,9 @@ gcp_resource(gcp_ctx *g, const char *key_id, bool version, char *out,
     } else {
         if (!proj || !loc || !ring)
             goto missing;
-        if (snprintf(out, cap, "projects/%s/locations/%s/keyRings/%s/"
-                               "cryptoKeys/%s",
+        if (snprintf(out, cap,
+                     "projects/%s/locations/%s/keyRings/%s/"
+                     "cryptoKeys/%s",
                      proj, loc, ring, key_id) >= (int)cap)
             goto bad;
     }
@@ -209,8 +210,10 @@ gcp_resource(gcp_ctx *g, const char *key_id, bool version, char *out,
     }
     return HSM_OK;
 missing:
-    hsm_diag_set(diag, "gcp: %s: no key: set a full resource name or "
-                       "project_id, location, key_ring and crypto_key", step);
+    hsm_diag_set(diag,
+                 "gcp: %s: no key: set a full resource name or "
+                 "project_id, location, key_ring and crypto_key",
+                 step);
     return HSM_ECONFIG;
 bad:
     hsm_diag_set(diag, "gcp: %s: invalid key resource name", step);
@@ -298,8 +301,7 @@ gcp_password_get(void *self, const char *key_id, hsm_secret **out,
         return rc;
     if (!(req = json_pack("{s:s}", "ciphertext", ct)))
         return HSM_ENOMEM;
-    if ((rc = gcp_call(g, res, ":decrypt", req, "decrypt", &r, diag)) !=
-        HSM_OK)
+    if ((rc = gcp_call(g, res, ":decrypt", req, "decrypt", &r, diag)) != HSM_OK)
         goto out;
     cp = hsm_cp_b64_field(r.body, r.body_len, "plaintext", false, true,
                           MAX_PLAINTEXT, &pt, &pt_len);
@@ -315,7 +317,8 @@ out:
     return rc;
 }
 
-/* ---- signer: asymmetricSign, getPublicKey --------------------------------- */
+/* ---- signer: asymmetricSign, getPublicKey ---------------------------------
+ */
 
 static hsm_err
 gcp_signer_create(const hsm_config *cfg, hsm_store *store, void **self,
@@ -361,8 +364,8 @@ gcp_sign_digest(void *self, const char *key_id, const uint8_t *digest,
     cp = hsm_cp_b64_field(r.body, r.body_len, "signature", false, false,
                           MAX_SIG, sig, sig_len);
     if (cp != CP_OK)
-        rc = hsm_cloud_parse_fail(diag, PROVIDER, "asymmetricSign",
-                                  "signature", cp);
+        rc = hsm_cloud_parse_fail(diag, PROVIDER, "asymmetricSign", "signature",
+                                  cp);
 out:
     free(d64);
     json_decref(req);
@@ -383,8 +386,8 @@ gcp_public_key(void *self, const char *key_id, uint8_t **der, size_t *der_len,
     if ((rc = gcp_resource(g, key_id, true, res, sizeof res, "getPublicKey",
                            diag)) != HSM_OK)
         return rc;
-    if ((rc = gcp_call(g, res, "/publicKey", NULL, "getPublicKey", &r,
-                       diag)) != HSM_OK)
+    if ((rc = gcp_call(g, res, "/publicKey", NULL, "getPublicKey", &r, diag)) !=
+        HSM_OK)
         return rc;
     cp = hsm_cp_pem_field_to_spki(r.body, r.body_len, "pem", der, der_len);
     if (cp != CP_OK)

@@ -6,7 +6,7 @@
 
 #include "hsm_int.h"
 
-#define HSM_HAVE_GCP_SIGNER 1
+#define HSM_HAVE_GCP_SIGNER   1
 #define HSM_HAVE_GCP_PASSWORD 1
 extern const hsm_signer_ops hsm_gcp_signer_ops;
 extern const hsm_password_ops hsm_gcp_password_ops;

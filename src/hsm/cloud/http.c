@@ -263,8 +263,8 @@ setup(CURL *c, const hsm_http_opts *o, const hsm_http_request *req,
 {
     long cto = o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms
                                               : HSM_HTTP_DEFAULT_CONNECT_MS;
-    long to = o && o->timeout_ms > 0 ? o->timeout_ms
-                                     : HSM_HTTP_DEFAULT_TIMEOUT_MS;
+    long to =
+        o && o->timeout_ms > 0 ? o->timeout_ms : HSM_HTTP_DEFAULT_TIMEOUT_MS;
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val)                                                          \

@@ -35,10 +35,10 @@
     X(HSM_HTTP_EINSECURE,                                                      \
       "plain http:// is only allowed to loopback hosts; use https://")         \
     X(HSM_HTTP_ENOMEM, "out of memory")                                        \
-    X(HSM_HTTP_EDNS, "host name could not be resolved")                       \
+    X(HSM_HTTP_EDNS, "host name could not be resolved")                        \
     X(HSM_HTTP_ECONNECT, "connection failed")                                  \
     X(HSM_HTTP_ETIMEOUT, "timed out")                                          \
-    X(HSM_HTTP_ETLS, "TLS handshake or certificate verification failed")      \
+    X(HSM_HTTP_ETLS, "TLS handshake or certificate verification failed")       \
     X(HSM_HTTP_ETOOBIG, "response body too large")                             \
     X(HSM_HTTP_EIO, "transfer failed")
 
@@ -51,8 +51,8 @@ typedef enum {
 /* Never NULL. */
 const char *hsm_http_strerror(hsm_http_err e);
 
-#define HSM_HTTP_DEFAULT_CONNECT_MS 5000L
-#define HSM_HTTP_DEFAULT_TIMEOUT_MS 30000L
+#define HSM_HTTP_DEFAULT_CONNECT_MS   5000L
+#define HSM_HTTP_DEFAULT_TIMEOUT_MS   30000L
 #define HSM_HTTP_DEFAULT_MAX_RESPONSE ((size_t)1 << 20)
 
 typedef struct {

@@ -15,9 +15,9 @@
 
 #include "kc.h"
 
-#define ALGORITHM "AWS4-HMAC-SHA256"
-#define MAX_SECRET 256
-#define MAX_HEADERS 256
+#define ALGORITHM    "AWS4-HMAC-SHA256"
+#define MAX_SECRET   256
+#define MAX_HEADERS  256
 #define DEFAULT_SKEW 300
 
 const char *
@@ -354,8 +354,8 @@ canonical_query(sbuf *b, const char *query)
                 goto out_kv;
             ps[n].name_len = kv.len;
             sb_putc(&kv, '\0');
-            if (eq && (rc = encode_part(eq + 1, l - nl - 1, &kv)) !=
-                          HSM_SIGV4_OK)
+            if (eq &&
+                (rc = encode_part(eq + 1, l - nl - 1, &kv)) != HSM_SIGV4_OK)
                 goto out_kv;
             sb_putc(&kv, '\0');
             if (!(ps[n].kv = sb_take(&kv))) {
@@ -368,7 +368,7 @@ canonical_query(sbuf *b, const char *query)
         if (*s == '&')
             s++;
         continue;
-out_kv:
+    out_kv:
         sb_free(&kv);
         goto out;
     }
@@ -392,10 +392,21 @@ out:
 /* Headers the AWS SDKs never sign: a proxy or the HTTP stack may change
  * them on the way. */
 static const char *const unsignable[] = {
-    "authorization", "cache-control",     "connection", "expect",
-    "from",          "keep-alive",        "max-forwards", "pragma",
-    "referer",       "te",                "trailer",    "transfer-encoding",
-    "upgrade",       "user-agent",        "x-amzn-trace-id",
+    "authorization",
+    "cache-control",
+    "connection",
+    "expect",
+    "from",
+    "keep-alive",
+    "max-forwards",
+    "pragma",
+    "referer",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "x-amzn-trace-id",
 };
 
 static bool
@@ -553,8 +564,7 @@ hmac(const uint8_t *key, size_t key_len, const void *msg, size_t msg_len,
 
 int
 hsm_sigv4_signing_key(const char *secret_access_key, const char *date8,
-                      const char *region, const char *service,
-                      uint8_t key[32])
+                      const char *region, const char *service, uint8_t key[32])
 {
     uint8_t k[MAX_SECRET + 4];
     uint8_t t[32];
@@ -644,7 +654,8 @@ static bool
 has_header(const hsm_sigv4_request *req, const char *lname)
 {
     for (size_t i = 0; i < req->header_count; i++)
-        if (req->headers[i].name && strcasecmp(req->headers[i].name, lname) == 0)
+        if (req->headers[i].name &&
+            strcasecmp(req->headers[i].name, lname) == 0)
             return true;
     return false;
 }
@@ -654,9 +665,10 @@ check_sign_args(const hsm_sigv4_request *req, const hsm_sigv4_params *p)
 {
     if (!req || !p || !req->method || !*req->method || !p->access_key_id ||
         !p->secret_access_key || !scope_part_ok(p->region, 63) ||
-        !scope_part_ok(p->service, 63) || !scope_part_ok(p->access_key_id, 128) ||
-        (req->header_count && !req->headers) ||
-        (req->body_len && !req->body) || req->header_count > MAX_HEADERS - 3)
+        !scope_part_ok(p->service, 63) ||
+        !scope_part_ok(p->access_key_id, 128) ||
+        (req->header_count && !req->headers) || (req->body_len && !req->body) ||
+        req->header_count > MAX_HEADERS - 3)
         return HSM_SIGV4_EINVAL;
     if (!has_header(req, "host") || has_header(req, "x-amz-date") ||
         has_header(req, "authorization") ||
@@ -706,7 +718,8 @@ hsm_sigv4_sign(const hsm_sigv4_request *req, const hsm_sigv4_params *p,
         if (!is_unsignable(ln))
             sel[n++] = req->headers[i];
     }
-    out->add[out->add_count++] = (hsm_sigv4_header){"X-Amz-Date", out->amz_date};
+    out->add[out->add_count++] =
+        (hsm_sigv4_header){"X-Amz-Date", out->amz_date};
     sel[n++] = out->add[0];
     rc = HSM_SIGV4_ENOMEM;
     if (p->session_token) {
@@ -848,8 +861,8 @@ parse_credential(const char *v, size_t vl, authz_parts *a)
             break;
         s = e + 1;
     }
-    if (k != 5 || parts[4] + lens[4] != end || lens[1] != 8 ||
-        lens[4] != 12 || memcmp(parts[4], "aws4_request", 12) != 0)
+    if (k != 5 || parts[4] + lens[4] != end || lens[1] != 8 || lens[4] != 12 ||
+        memcmp(parts[4], "aws4_request", 12) != 0)
         return -1;
     if (copy_part(parts[0], lens[0], a->akid, sizeof a->akid) < 0 ||
         copy_part(parts[1], lens[1], a->date8, sizeof a->date8) < 0 ||
@@ -881,7 +894,8 @@ check_signed_list(const char *list, bool *has_host, bool *has_date,
         if (l == 0 || l > 127)
             return -1;
         for (size_t i = 0; i < l; i++)
-            if (!token_char((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            if (!token_char((unsigned char)s[i]) ||
+                isupper((unsigned char)s[i]))
                 return -1;
         if (prev) {
             size_t m = prev_len < l ? prev_len : l;
@@ -973,8 +987,8 @@ select_signed(const hsm_sigv4_request *req, const char *list,
               hsm_sigv4_header **sel, size_t *n)
 {
     *n = 0;
-    if (!(*sel = calloc(req->header_count ? req->header_count : 1,
-                        sizeof **sel)))
+    if (!(*sel =
+              calloc(req->header_count ? req->header_count : 1, sizeof **sel)))
         return HSM_SIGV4_ENOMEM;
     for (const char *s = list;;) {
         const char *e = strchr(s, ';');

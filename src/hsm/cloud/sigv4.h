@@ -37,7 +37,7 @@
     X(HSM_SIGV4_OK, "ok")                                                      \
     X(HSM_SIGV4_EINVAL, "invalid argument")                                    \
     X(HSM_SIGV4_ENOMEM, "out of memory")                                       \
-    X(HSM_SIGV4_EMISSING, "missing authorization or date header")             \
+    X(HSM_SIGV4_EMISSING, "missing authorization or date header")              \
     X(HSM_SIGV4_EMALFORMED, "malformed request or authorization header")       \
     X(HSM_SIGV4_EUNKNOWN_KEY, "unknown access key id")                         \
     X(HSM_SIGV4_ESIGNATURE, "signature does not match")                        \
@@ -107,7 +107,7 @@ typedef struct {
      * requested. Names and values point into this result. */
     hsm_sigv4_header add[HSM_SIGV4_MAX_ADD];
     size_t add_count;
-    char *token_;              /* private copies the add[] values point to */
+    char *token_; /* private copies the add[] values point to */
     char content_sha256_[65];
 } hsm_sigv4_result;
 

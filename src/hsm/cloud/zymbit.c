@@ -15,7 +15,7 @@
 #include "kc.h"
 
 #define PROVIDER "zymbit"
-#define MAX_SIG 256
+#define MAX_SIG  256
 
 typedef struct {
     hsm_cloud_net net;
@@ -23,8 +23,7 @@ typedef struct {
 } zy_ctx;
 
 static hsm_err
-zy_create(const hsm_config *cfg, hsm_store *store, void **self,
-          hsm_diag *diag)
+zy_create(const hsm_config *cfg, hsm_store *store, void **self, hsm_diag *diag)
 {
     zy_ctx *z = calloc(1, sizeof *z);
     const char *api = hsm_config_get(cfg, "api_addr");
