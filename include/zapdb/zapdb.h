@@ -80,9 +80,9 @@ typedef enum {
 } zap_sync_mode;
 
 /* Flags for zap_opts.flags. */
-#define ZAP_CREATE   0x1u /* create the store if the directory has none */
-#define ZAP_EXCL     0x2u /* with ZAP_CREATE: fail with ZAP_EEXIST if one exists */
-#define ZAP_RDONLY   0x4u /* open read-only: writes return ZAP_ERDONLY */
+#define ZAP_CREATE 0x1u /* create the store if the directory has none */
+#define ZAP_EXCL   0x2u /* with ZAP_CREATE: ZAP_EEXIST if a store exists */
+#define ZAP_RDONLY 0x4u /* open read-only: writes return ZAP_ERDONLY */
 
 typedef struct zap_opts {
     unsigned flags;
@@ -200,8 +200,8 @@ zap_err zap_txn_count(zap_txn *txn, const char *bucket, uint64_t *count);
  * decrypts and sorts the bucket's keys (O(n log n)); values are decrypted
  * lazily, one per step. ZAP_ENOTFOUND if the bucket is missing. */
 zap_err zap_iter_open(zap_txn *txn, const char *bucket, const uint8_t *prefix,
-                      size_t prefix_len, const uint8_t *start,
-                      size_t start_len, zap_iter **out);
+                      size_t prefix_len, const uint8_t *start, size_t start_len,
+                      zap_iter **out);
 /* Next record: ZAP_OK with key and value (either out pointer may be NULL
  * to skip it; skipping the value skips its decryption), ZAP_ENOTFOUND at
  * the end, ZAP_ECORRUPT if a record fails authentication. */
@@ -237,9 +237,9 @@ zap_err zap_rekey(zap_db *db, zap_progress_fn progress, void *ctx);
 
 /* One authentication failure found by zap_verify(). */
 typedef struct zap_verify_report {
-    uint64_t records;   /* records checked */
-    uint64_t bad;       /* records that failed authentication */
-    uint64_t buckets;   /* buckets checked */
+    uint64_t records; /* records checked */
+    uint64_t bad;     /* records that failed authentication */
+    uint64_t buckets; /* buckets checked */
 } zap_verify_report;
 
 /* Called for each bad record: the bucket's name (NULL if the bucket record
@@ -247,8 +247,8 @@ typedef struct zap_verify_report {
  * record's 0-based position within the bucket's storage order (the order
  * of the keyed hashes, not of the keys). Never given plaintext of the
  * record. `err` is ZAP_ECORRUPT. */
-typedef void (*zap_verify_fn)(void *ctx, const char *bucket,
-                              uint64_t position, zap_err err);
+typedef void (*zap_verify_fn)(void *ctx, const char *bucket, uint64_t position,
+                              zap_err err);
 
 /* Decrypt and authenticate every record. Returns ZAP_OK if all are good,
  * ZAP_ECORRUPT if any is bad (each reported through `bad_fn`, may be
@@ -278,20 +278,20 @@ zap_err zap_backup(zap_db *db, const char *file, zap_progress_fn progress,
 zap_err zap_restore(const char *file, const char *dir, const zap_opts *opts,
                     const char *password, size_t password_len,
                     zap_progress_fn progress, void *ctx);
-zap_err zap_restore_key(const char *file, const char *dir,
-                        const zap_opts *opts, const uint8_t key[ZAP_KEY_LEN],
+zap_err zap_restore_key(const char *file, const char *dir, const zap_opts *opts,
+                        const uint8_t key[ZAP_KEY_LEN],
                         zap_progress_fn progress, void *ctx);
 
 typedef struct zap_stats {
-    uint64_t records;       /* records in all buckets */
+    uint64_t records; /* records in all buckets */
     uint64_t buckets;
-    uint64_t file_bytes;    /* size of the data file */
-    uint64_t map_bytes;     /* configured map size */
+    uint64_t file_bytes; /* size of the data file */
+    uint64_t map_bytes;  /* configured map size */
     uint64_t page_size;
-    uint64_t tree_depth;    /* LMDB B+tree depth */
-    uint64_t dek_generation;/* increments with each zap_rekey() */
+    uint64_t tree_depth;     /* LMDB B+tree depth */
+    uint64_t dek_generation; /* increments with each zap_rekey() */
     uint32_t format_version;
-    char kdf[16];           /* "argon2id" or "raw" */
+    char kdf[16]; /* "argon2id" or "raw" */
     uint64_t kdf_opslimit;
     uint64_t kdf_memlimit;
 } zap_stats;

@@ -193,8 +193,7 @@ reseal_one(rekey_ctx *rk, MDB_cursor *c, MDB_val *k, const MDB_val *v)
     zap_err rc;
 
     TRY(zap_rec_parse(v, &r));
-    ENSURE(k->mv_size == (r.type == ZAP_REC_BUCKET ? ZAP_HB_LEN
-                                                   : ZAP_RKEY_LEN),
+    ENSURE(k->mv_size == (r.type == ZAP_REC_BUCKET ? ZAP_HB_LEN : ZAP_RKEY_LEN),
            ZAP_ECORRUPT);
     old = zap_gen_key(rk->db, rk->txn, r.gen, &rc);
     ENSURE(old, rc);

@@ -34,16 +34,16 @@
         }                                                                      \
     } while (0)
 
-#define BK_MAGIC      "ZAPDBBK1"
-#define BK_CHECK      "ZAPBKUP1"
-#define BK_VERSION    1u
-#define BK_HDR_LEN    104u
-#define BK_SS_HDR     crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define BK_ABYTES     crypto_secretstream_xchacha20poly1305_ABYTES
-#define BK_CHUNK      (1024u * 1024u)
-#define BK_MAX_PLAIN  (1u + BK_CHUNK) /* a 'V' frame; 'R' is smaller */
-#define BK_MAX_FRAME  (BK_MAX_PLAIN + BK_ABYTES)
-#define BK_BATCH_RECS 1000u
+#define BK_MAGIC       "ZAPDBBK1"
+#define BK_CHECK       "ZAPBKUP1"
+#define BK_VERSION     1u
+#define BK_HDR_LEN     104u
+#define BK_SS_HDR      crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define BK_ABYTES      crypto_secretstream_xchacha20poly1305_ABYTES
+#define BK_CHUNK       (1024u * 1024u)
+#define BK_MAX_PLAIN   (1u + BK_CHUNK) /* a 'V' frame; 'R' is smaller */
+#define BK_MAX_FRAME   (BK_MAX_PLAIN + BK_ABYTES)
+#define BK_BATCH_RECS  1000u
 #define BK_BATCH_BYTES (64u * 1024u * 1024u)
 
 typedef crypto_secretstream_xchacha20poly1305_state ss_state;
@@ -97,7 +97,7 @@ typedef struct bk_writer {
     zap_db *db;
     MDB_txn *txn;
     FILE *f;
-    ss_state *ss;  /* secure memory */
+    ss_state *ss;   /* secure memory */
     uint8_t *plain; /* BK_MAX_PLAIN, wiped */
     uint8_t *frame; /* 4 + BK_MAX_FRAME, ciphertext */
     uint8_t *val;   /* decrypted value, wiped */
@@ -108,8 +108,7 @@ typedef struct bk_writer {
 } bk_writer;
 
 static zap_err
-bk_emit(bk_writer *w, size_t len, const uint8_t *ad, size_t ad_len,
-        uint8_t tag)
+bk_emit(bk_writer *w, size_t len, const uint8_t *ad, size_t ad_len, uint8_t tag)
 {
     unsigned long long clen = 0;
 
@@ -188,8 +187,9 @@ bk_bucket(bk_writer *w, const MDB_val *bk, const MDB_val *bv)
     rc = ZAP_OK;
 out:
     if (rc == ZAP_ECORRUPT)
-        zap_detail(w->db, "bucket '%.64s' holds a record that failed "
-                          "authentication; backup aborted",
+        zap_detail(w->db,
+                   "bucket '%.64s' holds a record that failed "
+                   "authentication; backup aborted",
                    name ? name : "?");
     if (c)
         mdb_cursor_close(c);
@@ -379,9 +379,8 @@ bk_next(bk_reader *r, const uint8_t *ad, size_t ad_len)
         return ZAP_ECORRUPT;
     if (fread(r->frame, 1, clen, r->f) != clen)
         return ZAP_ECORRUPT;
-    if (crypto_secretstream_xchacha20poly1305_pull(r->ss, r->plain, &plen,
-                                                   &r->tag, r->frame, clen,
-                                                   ad, ad_len) != 0) {
+    if (crypto_secretstream_xchacha20poly1305_pull(
+            r->ss, r->plain, &plen, &r->tag, r->frame, clen, ad, ad_len) != 0) {
         r->auth_failed = true;
         return ZAP_ECORRUPT;
     }
@@ -529,8 +528,7 @@ bk_open(bk_reader *r, uint8_t kdf, const char *pw, size_t pw_len,
                !hdr[15],
            ZAP_ECORRUPT);
     ENSURE(le32_get(hdr + 8) == BK_VERSION, ZAP_EVERSION);
-    ENSURE(hdr[12] == ZAP_KDF_ARGON2ID || hdr[12] == ZAP_KDF_RAW,
-           ZAP_ECORRUPT);
+    ENSURE(hdr[12] == ZAP_KDF_ARGON2ID || hdr[12] == ZAP_KDF_RAW, ZAP_ECORRUPT);
     ENSURE(hdr[12] == kdf, ZAP_EAUTH);
     ops = le64_get(hdr + 16);
     mem = le64_get(hdr + 24);
@@ -637,8 +635,8 @@ out:
 
 zap_err
 zap_restore(const char *file, const char *dir, const zap_opts *opts,
-            const char *password, size_t password_len,
-            zap_progress_fn progress, void *ctx)
+            const char *password, size_t password_len, zap_progress_fn progress,
+            void *ctx)
 {
     return restore_common(file, dir, opts, ZAP_KDF_ARGON2ID, password,
                           password_len, NULL, progress, ctx);
@@ -649,6 +647,6 @@ zap_restore_key(const char *file, const char *dir, const zap_opts *opts,
                 const uint8_t key[ZAP_KEY_LEN], zap_progress_fn progress,
                 void *ctx)
 {
-    return restore_common(file, dir, opts, ZAP_KDF_RAW, NULL, 0, key,
-                          progress, ctx);
+    return restore_common(file, dir, opts, ZAP_KDF_RAW, NULL, 0, key, progress,
+                          ctx);
 }

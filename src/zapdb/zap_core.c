@@ -196,8 +196,8 @@ zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
         memcpy(hb, zap_tls_bucket.hb, ZAP_HB_LEN);
         return ZAP_OK;
     }
-    crypto_generichash(hb, ZAP_HB_LEN, (const uint8_t *)bucket, len,
-                       db->names, ZAP_KEYBYTES);
+    crypto_generichash(hb, ZAP_HB_LEN, (const uint8_t *)bucket, len, db->names,
+                       ZAP_KEYBYTES);
     zap_tls_bucket.id = db->id;
     zap_tls_bucket.len = len;
     memcpy(zap_tls_bucket.name, bucket, len);
@@ -206,8 +206,8 @@ zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
 }
 
 void
-zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
-             const uint8_t *key, size_t key_len, uint8_t rkey[ZAP_RKEY_LEN])
+zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN], const uint8_t *key,
+             size_t key_len, uint8_t rkey[ZAP_RKEY_LEN])
 {
     crypto_generichash_state st;
 
@@ -253,16 +253,16 @@ void
 zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES], uint8_t out[ZAP_SUBKEYS])
 {
     crypto_kdf_derive_from_key(out, ZAP_KEYBYTES, 1, "zapdbrec", dek);
-    crypto_kdf_derive_from_key(out + ZAP_KEYBYTES, ZAP_KEYBYTES, 2,
-                               "zapdbrec", dek);
+    crypto_kdf_derive_from_key(out + ZAP_KEYBYTES, ZAP_KEYBYTES, 2, "zapdbrec",
+                               dek);
 }
 
 static void
 names_derive(const uint8_t nk[ZAP_KEYBYTES], uint8_t out[2 * ZAP_KEYBYTES])
 {
     crypto_kdf_derive_from_key(out, ZAP_KEYBYTES, 1, "zapdbnam", nk);
-    crypto_kdf_derive_from_key(out + ZAP_KEYBYTES, ZAP_KEYBYTES, 2,
-                               "zapdbnam", nk);
+    crypto_kdf_derive_from_key(out + ZAP_KEYBYTES, ZAP_KEYBYTES, 2, "zapdbnam",
+                               nk);
 }
 
 /* Caller holds db->mu (or owns db exclusively). */
@@ -332,14 +332,13 @@ wrap_key(uint8_t *out, const uint8_t *fixed, uint8_t label, uint32_t gen,
     size_t ad_len = hdr_ad(ad, fixed, label, gen);
 
     kc_random(out, ZAP_NONCE);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + ZAP_NONCE, NULL, key,
-                                               ZAP_KEYBYTES, ad, ad_len, NULL,
-                                               out, kek);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + ZAP_NONCE, NULL, key, ZAP_KEYBYTES, ad, ad_len, NULL, out, kek);
 }
 
 static bool
-unwrap_key(const uint8_t *in, const uint8_t *fixed, uint8_t label,
-           uint32_t gen, uint8_t key[ZAP_KEYBYTES], const uint8_t *kek)
+unwrap_key(const uint8_t *in, const uint8_t *fixed, uint8_t label, uint32_t gen,
+           uint8_t key[ZAP_KEYBYTES], const uint8_t *kek)
 {
     uint8_t ad[ZAP_HDR_FIXED + 5];
     size_t ad_len = hdr_ad(ad, fixed, label, gen);
@@ -523,8 +522,8 @@ zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
 {
     uint8_t *nonce = out + ZAP_REC_HDR;
     size_t prefix = ZAP_REC_HDR + ZAP_NONCE + klen + ZAP_TAG;
-    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
-                      {out, ZAP_REC_HDR}};
+    zap_part ad[3] = {
+        {rkey, rkey_len}, {(const uint8_t *)"K", 1}, {out, ZAP_REC_HDR}};
 
     out[0] = ZAP_FORMAT_VERSION;
     out[1] = type;
@@ -576,8 +575,8 @@ zap_err
 zap_rec_open_k(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
                size_t rkey_len, uint8_t *out)
 {
-    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"K", 1},
-                      {r->hdr, ZAP_REC_HDR}};
+    zap_part ad[3] = {
+        {rkey, rkey_len}, {(const uint8_t *)"K", 1}, {r->hdr, ZAP_REC_HDR}};
 
     if (zap_aead_open(out, r->ct_k, r->klen + ZAP_TAG, ad, 3, r->nonce,
                       key32) != 0)
@@ -589,8 +588,7 @@ zap_err
 zap_rec_open_v(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
                size_t rkey_len, uint8_t *out)
 {
-    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"V", 1},
-                      {r->hdr, 0}};
+    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"V", 1}, {r->hdr, 0}};
 
     if (r->type != ZAP_REC_RECORD)
         return ZAP_ECORRUPT;
@@ -802,8 +800,8 @@ unlock_store(zap_db *db, const uint8_t *buf, size_t len, uint8_t kdf,
     ENSURE(h, ZAP_ENOMEM);
     TRY(zap_hdr_parse(buf, len, h));
     ENSURE(h->kdf == kdf, ZAP_EAUTH);
-    TRY(zap_kek_derive(kdf, pw, pw_len, raw, h->salt, h->opslimit,
-                       h->memlimit, db->kek));
+    TRY(zap_kek_derive(kdf, pw, pw_len, raw, h->salt, h->opslimit, h->memlimit,
+                       db->kek));
     TRY(zap_hdr_unwrap(buf, len, db->kek, h));
     names_derive(h->nk, db->names);
     TRY(hdr_install(db, h, buf, len));
@@ -834,12 +832,13 @@ create_store(zap_db *db, const zap_opts *o, uint8_t kdf, const char *pw,
     kc_random(h->dek[0], sizeof h->dek[0]);
     h->cur_gen = h->dek_gen[0] = 1;
     h->ndeks = 1;
-    TRY(zap_kek_derive(kdf, pw, pw_len, raw, h->salt, h->opslimit,
-                       h->memlimit, db->kek));
+    TRY(zap_kek_derive(kdf, pw, pw_len, raw, h->salt, h->opslimit, h->memlimit,
+                       db->kek));
     v.mv_size = zap_hdr_build(h, db->kek, buf);
     v.mv_data = buf;
     TRY(zap_lmdb_err(mdb_txn_begin(db->env, NULL, 0, &txn)));
-    TRY(zap_lmdb_err(mdb_dbi_open(txn, ZAP_DB_META, MDB_CREATE, &db->dbi_meta)));
+    TRY(zap_lmdb_err(
+        mdb_dbi_open(txn, ZAP_DB_META, MDB_CREATE, &db->dbi_meta)));
     TRY(zap_lmdb_err(mdb_put(txn, db->dbi_meta, &k, &v, MDB_NOOVERWRITE)));
     TRY(zap_lmdb_err(
         mdb_dbi_open(txn, ZAP_DB_BUCKETS, MDB_CREATE, &db->dbi_buckets)));
@@ -884,8 +883,8 @@ load_or_create(zap_db *db, const zap_opts *o, uint8_t kdf, const char *pw,
 }
 
 static zap_err
-open_common(const char *path, const zap_opts *opts, uint8_t kdf,
-            const char *pw, size_t pw_len, const uint8_t *raw, zap_db **out)
+open_common(const char *path, const zap_opts *opts, uint8_t kdf, const char *pw,
+            size_t pw_len, const uint8_t *raw, zap_db **out)
 {
     zap_opts o;
     zap_db *db = NULL;

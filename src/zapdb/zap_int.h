@@ -48,13 +48,13 @@
 #define ZAP_KDF_RAW      2u
 /* Caps on KDF parameters read from a header or a backup file, so a hostile
  * file cannot make an open or a restore run for hours. */
-#define ZAP_OPS_MIN 1u
-#define ZAP_OPS_MAX 64u
-#define ZAP_MEM_MIN 8192u
-#define ZAP_MEM_MAX (4ull * 1024u * 1024u * 1024u)
-#define ZAP_DEFAULT_OPS 3u
-#define ZAP_DEFAULT_MEM (64u * 1024u * 1024u)
-#define ZAP_DEFAULT_MAP (16ull * 1024u * 1024u * 1024u)
+#define ZAP_OPS_MIN      1u
+#define ZAP_OPS_MAX      64u
+#define ZAP_MEM_MIN      8192u
+#define ZAP_MEM_MAX      (4ull * 1024u * 1024u * 1024u)
+#define ZAP_DEFAULT_OPS  3u
+#define ZAP_DEFAULT_MEM  (64u * 1024u * 1024u)
+#define ZAP_DEFAULT_MAP  (16ull * 1024u * 1024u * 1024u)
 #define ZAP_MAX_PASSWORD (1024u * 1024u)
 
 #define ZAP_DB_META    "zapdb.meta"
@@ -111,10 +111,10 @@ struct zap_txn {
     zap_db *db;
     MDB_txn *txn;
     bool rdonly;
-    zap_err err;             /* sticky failure of a write transaction */
-    uint32_t wgen;           /* generation new records are sealed with */
-    const uint8_t *wkey;     /* its record subkey (a slot of db) */
-    bool hb_known;           /* hb_ok names a bucket known to exist */
+    zap_err err;         /* sticky failure of a write transaction */
+    uint32_t wgen;       /* generation new records are sealed with */
+    const uint8_t *wkey; /* its record subkey (a slot of db) */
+    bool hb_known;       /* hb_ok names a bucket known to exist */
     uint8_t hb_ok[ZAP_HB_LEN];
 };
 
@@ -141,9 +141,8 @@ void zap_aead_seal(uint8_t *c, const uint8_t *m, size_t mlen,
                    const zap_part *ad, size_t nad,
                    const uint8_t nonce[ZAP_NONCE],
                    const uint8_t key[ZAP_KEYBYTES]);
-int zap_aead_open(uint8_t *m, const uint8_t *c, size_t clen,
-                  const zap_part *ad, size_t nad,
-                  const uint8_t nonce[ZAP_NONCE],
+int zap_aead_open(uint8_t *m, const uint8_t *c, size_t clen, const zap_part *ad,
+                  size_t nad, const uint8_t nonce[ZAP_NONCE],
                   const uint8_t key[ZAP_KEYBYTES]);
 
 /* ---- zap_core.c ------------------------------------------------------- */
@@ -155,10 +154,10 @@ zap_err zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
 void zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
                   const uint8_t *key, size_t key_len,
                   uint8_t rkey[ZAP_RKEY_LEN]);
-/* Record subkeys (ZAP_SUBKEYS bytes) for `gen`, reloading the header from `txn` when the handle
- * does not know the generation yet. NULL with *rc set on failure. */
-const uint8_t *zap_gen_key(zap_db *db, MDB_txn *txn, uint32_t gen,
-                           zap_err *rc);
+/* Record subkeys (ZAP_SUBKEYS bytes) for `gen`, reloading the header from `txn`
+ * when the handle does not know the generation yet. NULL with *rc set on
+ * failure. */
+const uint8_t *zap_gen_key(zap_db *db, MDB_txn *txn, uint32_t gen, zap_err *rc);
 /* Re-read the header inside `txn`; returns the current generation. */
 zap_err zap_hdr_refresh(zap_db *db, MDB_txn *txn, uint32_t *cur_gen);
 zap_err zap_hdr_parse(const uint8_t *buf, size_t len, zap_hdr *h);
@@ -169,16 +168,14 @@ size_t zap_hdr_build(const zap_hdr *h, const uint8_t *kek,
 zap_err zap_kek_derive(uint8_t kdf, const char *pw, size_t pw_len,
                        const uint8_t *raw, const uint8_t salt[ZAP_SALT_LEN],
                        uint64_t ops, uint64_t mem, uint8_t kek[ZAP_KEYBYTES]);
-void zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES],
-                    uint8_t out[ZAP_SUBKEYS]);
+void zap_rec_subkey(const uint8_t dek[ZAP_KEYBYTES], uint8_t out[ZAP_SUBKEYS]);
 bool zap_slot_add(zap_db *db, uint32_t gen, const uint8_t key[ZAP_SUBKEYS]);
 
 /* Record sealing and opening. */
 bool zap_rec_size(uint8_t type, size_t klen, size_t vlen, size_t *out);
 void zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen,
                   const uint8_t *key32, const uint8_t *rkey, size_t rkey_len,
-                  const uint8_t *k, size_t klen, const uint8_t *v,
-                  size_t vlen);
+                  const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen);
 zap_err zap_rec_parse(const MDB_val *v, zap_rec *r);
 zap_err zap_rec_open_k(const zap_rec *r, const uint8_t *key32,
                        const uint8_t *rkey, size_t rkey_len, uint8_t *out);

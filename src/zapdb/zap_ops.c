@@ -208,8 +208,8 @@ out:
 }
 
 static zap_err
-rec_exists(zap_txn *t, const char *bucket, const uint8_t *key,
-           size_t key_len, bool *exists)
+rec_exists(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
+           bool *exists)
 {
     uint8_t rkey[ZAP_RKEY_LEN];
     MDB_val v;
@@ -654,8 +654,8 @@ static bool
 key_wanted(const uint8_t *key, size_t len, const uint8_t *prefix,
            size_t prefix_len, const uint8_t *start, size_t start_len)
 {
-    zap_ent a = {(uint8_t *)key, len, {0}}, b = {(uint8_t *)start, start_len,
-                                                 {0}};
+    zap_ent a = {(uint8_t *)key, len, {0}},
+            b = {(uint8_t *)start, start_len, {0}};
 
     if (prefix_len && (len < prefix_len || memcmp(key, prefix, prefix_len)))
         return false;

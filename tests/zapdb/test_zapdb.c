@@ -85,7 +85,8 @@ test_aead_xchacha_draft_vector_matches(void)
     size_t kl, nl, al, pl, cl, tl;
     uint8_t *key = vec_hex(tc, "key", &kl), *nonce = vec_hex(tc, "nonce", &nl),
             *aad = vec_hex(tc, "aad", &al), *pt = vec_hex(tc, "plaintext", &pl),
-            *ct = vec_hex(tc, "ciphertext", &cl), *tag = vec_hex(tc, "tag", &tl);
+            *ct = vec_hex(tc, "ciphertext", &cl),
+            *tag = vec_hex(tc, "tag", &tl);
     uint8_t out[256], back[256];
 
     REQUIRE(kl == 32 && nl == 24 && tl == 16 && cl == pl && pl < 200);
@@ -118,7 +119,8 @@ static void
 test_aead_tampered_or_truncated_rejected(void)
 {
     uint8_t key[32], nonce[24], m[100], c[116], back[100];
-    zap_part ad[2] = {{(const uint8_t *)"bucket", 6}, {(const uint8_t *)"K", 1}};
+    zap_part ad[2] = {{(const uint8_t *)"bucket", 6},
+                      {(const uint8_t *)"K", 1}};
     zap_part ad_other[2] = {{(const uint8_t *)"bucket", 6},
                             {(const uint8_t *)"V", 1}};
 
@@ -591,10 +593,10 @@ test_snapshot_does_not_see_later_commit(void)
 static void
 test_iter_sorted_prefix_and_start(void)
 {
-    static const char *keys[] = {"b", "a", "ab", "abc", "b\x01", "ac", "c",
-                                 "\xff", "aa"};
-    static const char *sorted[] = {"a", "aa", "ab", "abc", "ac", "b", "b\x01",
-                                   "c", "\xff"};
+    static const char *keys[] = {"b",  "a", "ab",   "abc", "b\x01",
+                                 "ac", "c", "\xff", "aa"};
+    static const char *sorted[] = {"a", "aa",    "ab", "abc", "ac",
+                                   "b", "b\x01", "c",  "\xff"};
     zap_db *db = zt_create(NULL);
     zap_txn *t = NULL;
     zap_iter *it = NULL;
@@ -631,8 +633,8 @@ test_iter_sorted_prefix_and_start(void)
     CHECK_EQ(i, 5);
     zap_iter_close(it);
     /* Start between keys: "b\x00" -> b\x01 c \xff. */
-    REQUIRE(zap_iter_open(t, "it", NULL, 0, (const uint8_t *)"b\0", 2,
-                          &it) == ZAP_OK);
+    REQUIRE(zap_iter_open(t, "it", NULL, 0, (const uint8_t *)"b\0", 2, &it) ==
+            ZAP_OK);
     for (i = 6; zap_iter_next(it, &k, &kn, NULL, NULL) == ZAP_OK; i++)
         CHECK(i < 9 && kn == strlen(sorted[i]) &&
               memcmp(k, sorted[i], kn) == 0);
@@ -642,8 +644,7 @@ test_iter_sorted_prefix_and_start(void)
     REQUIRE(zap_iter_open(t, "it", B("zz"), NULL, 0, &it) == ZAP_OK);
     CHECK_EQ(zap_iter_next(it, &k, &kn, NULL, NULL), ZAP_ENOTFOUND);
     zap_iter_close(it);
-    CHECK_EQ(zap_iter_open(t, "missing", NULL, 0, NULL, 0, &it),
-             ZAP_ENOTFOUND);
+    CHECK_EQ(zap_iter_open(t, "missing", NULL, 0, NULL, 0, &it), ZAP_ENOTFOUND);
     CHECK_EQ(zap_iter_open(t, "it", NULL, 3, NULL, 0, &it), ZAP_EINVAL);
     zap_txn_abort(t);
     zap_iter_close(NULL);
@@ -796,8 +797,7 @@ main(int argc, char **argv)
     if (!all)
         return 1;
     memcpy(all, cases, sizeof cases);
-    memcpy(all + KT_COUNT(cases), zt_ops_cases,
-           zt_ops_count * sizeof *all);
+    memcpy(all + KT_COUNT(cases), zt_ops_cases, zt_ops_count * sizeof *all);
     rc = kt_main(argc, argv, all, n);
     free(all);
     return rc;

@@ -349,8 +349,7 @@ test_verify_tampered_record_reported_by_bucket(void)
     int corrupt = 0;
 
     fill_store(db, 40, 50);
-    CHECK_EQ(zap_verify(db, on_bad, &bad, progress_count, &last, &rep),
-             ZAP_OK);
+    CHECK_EQ(zap_verify(db, on_bad, &bad, progress_count, &last, &rep), ZAP_OK);
     CHECK_EQ(rep.records, 40);
     CHECK_EQ(rep.buckets, 2);
     CHECK_EQ(rep.bad, 0);
@@ -527,8 +526,8 @@ test_bitflip_in_data_file_detected(void)
 
         REQUIRE(off < file_len);
         orig[off] ^= bit;
-        REQUIRE(kt_write_file(kt_path(dir, "data.mdb"), orig, file_len,
-                              0600) == 0);
+        REQUIRE(kt_write_file(kt_path(dir, "data.mdb"), orig, file_len, 0600) ==
+                0);
         orig[off] ^= bit;
         t = zt_reopen(dir, ZT_PASSWORD);
         if (in_header) {
@@ -706,8 +705,7 @@ test_restore_raw_key_backup_roundtrip(void)
     CHECK_EQ(zap_restore(bk, dst, &o, P("pw"), NULL, NULL), ZAP_EAUTH);
     CHECK_EQ(zap_restore_key(bk, dst, &o, zt_raw_key(8), NULL, NULL),
              ZAP_EAUTH);
-    REQUIRE(zap_restore_key(bk, dst, &o, zt_raw_key(9), NULL, NULL) ==
-            ZAP_OK);
+    REQUIRE(zap_restore_key(bk, dst, &o, zt_raw_key(9), NULL, NULL) == ZAP_OK);
     o.flags = 0;
     REQUIRE(zap_open_key(dst, &o, zt_raw_key(9), &db) == ZAP_OK);
     CHECK(check_store(db, 12, 12, NULL));
@@ -783,7 +781,8 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
 static void
 test_backup_committed_seed_restores(void)
 {
-    const char *seed = ZT_SOURCE_DIR "/fuzz/corpus/zapdb_backup/real_backup.zbk";
+    const char *seed =
+        ZT_SOURCE_DIR "/fuzz/corpus/zapdb_backup/real_backup.zbk";
     const char *dst = kt_path(kt_tmpdir(), "r");
     zap_opts o = zt_opts(ZAP_CREATE);
     zap_db *db = NULL;

@@ -25,8 +25,7 @@ zt_create(const char *dir)
 
     if (!dir)
         dir = kt_path(kt_tmpdir(), "store");
-    REQUIRE(zap_open(dir, &o, ZT_PASSWORD, strlen(ZT_PASSWORD), &db) ==
-            ZAP_OK);
+    REQUIRE(zap_open(dir, &o, ZT_PASSWORD, strlen(ZT_PASSWORD), &db) == ZAP_OK);
     return db;
 }
 
