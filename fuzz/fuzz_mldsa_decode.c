@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 static const kms_mldsa_param sets[3] = {KMS_MLDSA_44, KMS_MLDSA_65,
                                         KMS_MLDSA_87};

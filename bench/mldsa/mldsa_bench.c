@@ -19,7 +19,7 @@
 #endif
 
 #include "kc.h"
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 #define SIGN_TARGET 1100000.0
 #define VERIFY_TARGET 320000.0

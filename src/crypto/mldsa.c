@@ -5,7 +5,7 @@
  * Working memory (the expanded matrix A and the vectors, up to ~110 KiB
  * for ML-DSA-87) comes from the heap per call, so the functions are safe on
  * small thread stacks; it is wiped before it is freed. */
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 #include <stddef.h>
 #include <stdlib.h>

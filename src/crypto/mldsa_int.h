@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 #define MLDSA_N 256
 #define MLDSA_Q 8380417

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "kc.h"
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 #define MAX_FIELDS 8
 

@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 
 #include "crypto_tests.h"
-#include "mldsa.h"
+#include "kms_mldsa.h"
 #include "mldsa_int.h"
 
 static const kms_mldsa_param all_sets[3] = {KMS_MLDSA_44, KMS_MLDSA_65,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "crypto_tests.h"
-#include "mldsa.h"
+#include "kms_mldsa.h"
 
 static json_t *
 load_groups(const char *name)

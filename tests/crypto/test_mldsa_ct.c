@@ -15,7 +15,7 @@
 #include <string.h>
 #include <valgrind/memcheck.h>
 
-#include "mldsa.h"
+#include "kms_mldsa.h"
 #include "testutil.h"
 
 static const kms_mldsa_param sets[3] = {KMS_MLDSA_44, KMS_MLDSA_65,
