@@ -19,7 +19,9 @@
  *   while another thread reads it (constructors copy what they need, so a
  *   config may be freed or changed once the constructor returned).
  *   The per-object diagnostic (hsm_*_last_error) is shared by the threads
- *   using the object: it reports the most recent failure on that object.
+ *   using the object: it reports the most recent failure on that object,
+ *   returned in a per-thread buffer valid until the next *_last_error call
+ *   in that thread.
  *
  * OWNERSHIP
  *   Buffers returned through `uint8_t **out, size_t *out_len` pairs (and
@@ -57,9 +59,9 @@ extern "C" {
     X(HSM_OK, "success")                                                       \
     X(HSM_EINVAL, "invalid argument")                                          \
     X(HSM_EUNKNOWN, "unknown provider")                                        \
-    X(HSM_ENOTBUILT, "provider is not built in this version")                 \
+    X(HSM_ENOTBUILT, "provider is not built in this version")                  \
     X(HSM_ENOTFOUND, "not found")                                              \
-    X(HSM_EAUTH, "authentication failed (wrong password or PIN)")             \
+    X(HSM_EAUTH, "authentication failed (wrong password or PIN)")              \
     X(HSM_ECRYPTO, "cryptographic operation failed")                           \
     X(HSM_EIO, "I/O error")                                                    \
     X(HSM_EPERM, "permission denied (file mode)")                              \
@@ -209,9 +211,8 @@ hsm_err hsm_store_from_zapdb(struct zap_db *db, const char *bucket,
  * Returns HSM_EAUTH for a wrong password, HSM_ENOTFOUND when there is no
  * store and !create, HSM_ECORRUPT, HSM_EIO. */
 hsm_err hsm_store_open(const char *dir, const uint8_t *password,
-                       size_t password_len, bool create,
-                       uint64_t kdf_opslimit, size_t kdf_memlimit,
-                       hsm_store **out);
+                       size_t password_len, bool create, uint64_t kdf_opslimit,
+                       size_t kdf_memlimit, hsm_store **out);
 /* A store in process memory (lost at exit; for tests and development). */
 hsm_err hsm_store_new_memory(hsm_store **out);
 void hsm_store_free(hsm_store *st);
@@ -262,9 +263,8 @@ hsm_alg hsm_signer_algorithm(const hsm_signer *s);
  * *sig is released with hsm_free(). Returns HSM_OK, HSM_EINVAL,
  * HSM_ETOOBIG, HSM_ENOTFOUND (no such key, for providers that do not
  * create keys), HSM_ECRYPTO, network/remote errors. */
-hsm_err hsm_signer_sign(hsm_signer *s, const char *key_id,
-                        const uint8_t *msg, size_t msg_len, uint8_t **sig,
-                        size_t *sig_len);
+hsm_err hsm_signer_sign(hsm_signer *s, const char *key_id, const uint8_t *msg,
+                        size_t msg_len, uint8_t **sig, size_t *sig_len);
 /* Sign a precomputed 32-byte SHA-256 digest (ECDSA and RSA algorithms
  * only; HSM_EUNSUPPORTED otherwise). */
 hsm_err hsm_signer_sign_digest(hsm_signer *s, const char *key_id,
@@ -272,20 +272,21 @@ hsm_err hsm_signer_sign_digest(hsm_signer *s, const char *key_id,
                                uint8_t **sig, size_t *sig_len);
 /* Verify: HSM_OK with *valid set (false for a bad or malformed signature),
  * HSM_ENOTFOUND for an unknown key (never creates one). */
-hsm_err hsm_signer_verify(hsm_signer *s, const char *key_id,
-                          const uint8_t *msg, size_t msg_len,
-                          const uint8_t *sig, size_t sig_len, bool *valid);
+hsm_err hsm_signer_verify(hsm_signer *s, const char *key_id, const uint8_t *msg,
+                          size_t msg_len, const uint8_t *sig, size_t sig_len,
+                          bool *valid);
 hsm_err hsm_signer_verify_digest(hsm_signer *s, const char *key_id,
                                  const uint8_t *digest, size_t digest_len,
                                  const uint8_t *sig, size_t sig_len,
                                  bool *valid);
 /* Public key as DER SubjectPublicKeyInfo (HSM_ENOTFOUND if the key does
  * not exist; local/mldsa do not create keys here). */
-hsm_err hsm_signer_public_key(hsm_signer *s, const char *key_id,
-                              uint8_t **der, size_t *der_len);
-/* Most recent failure's diagnostic on this signer ("" if none). The
- * returned pointer stays valid until the signer is freed; the text may be
- * replaced by a later failure in another thread. */
+hsm_err hsm_signer_public_key(hsm_signer *s, const char *key_id, uint8_t **der,
+                              size_t *der_len);
+/* Most recent failure's diagnostic on this signer ("" if none), copied
+ * into a per-thread buffer valid until the next *_last_error call in the
+ * same thread. With several threads failing at once it reports one of
+ * the failures. */
 const char *hsm_signer_last_error(const hsm_signer *s);
 
 /* ---- password providers ------------------------------------------------ */
@@ -294,10 +295,9 @@ typedef struct hsm_password_provider hsm_password_provider;
 
 /* Password provider names: "" and "env", "file", "aws", "gcp", "azure",
  * "pkcs11". Errors as for hsm_signer_new_ex(). */
-hsm_err hsm_password_provider_new_ex(const char *name,
-                                     const hsm_config *config,
-                                     hsm_password_provider **out,
-                                     char *detail, size_t detail_cap);
+hsm_err hsm_password_provider_new_ex(const char *name, const hsm_config *config,
+                                     hsm_password_provider **out, char *detail,
+                                     size_t detail_cap);
 hsm_err hsm_password_provider_new(const char *name, const hsm_config *config,
                                   hsm_password_provider **out);
 void hsm_password_provider_free(hsm_password_provider *p);
@@ -334,9 +334,8 @@ hsm_err hsm_manager_sign(hsm_manager *m, const uint8_t *msg, size_t msg_len,
 hsm_err hsm_manager_sign_with_key(hsm_manager *m, const char *key_id,
                                   const uint8_t *msg, size_t msg_len,
                                   uint8_t **sig, size_t *sig_len);
-hsm_err hsm_manager_verify(hsm_manager *m, const uint8_t *msg,
-                           size_t msg_len, const uint8_t *sig,
-                           size_t sig_len, bool *valid);
+hsm_err hsm_manager_verify(hsm_manager *m, const uint8_t *msg, size_t msg_len,
+                           const uint8_t *sig, size_t sig_len, bool *valid);
 hsm_err hsm_manager_verify_with_key(hsm_manager *m, const char *key_id,
                                     const uint8_t *msg, size_t msg_len,
                                     const uint8_t *sig, size_t sig_len,

@@ -44,9 +44,8 @@ typedef struct hsm_threshold_signer_ops {
     hsm_err (*public_share)(const void *self, uint8_t **out, size_t *out_len);
     /* Round 1: fresh nonces for the session `session` (an opaque id the
      * coordinator chooses); returns this party's public commitment. */
-    hsm_err (*nonce_gen)(void *self, const uint8_t *session,
-                         size_t session_len, uint8_t **commitment,
-                         size_t *commitment_len);
+    hsm_err (*nonce_gen)(void *self, const uint8_t *session, size_t session_len,
+                         uint8_t **commitment, size_t *commitment_len);
     /* Round 2: the signature share over `msg`, given the session and the
      * encoded commitments of all signing parties. The session's nonces are
      * consumed (a second call with the same session must fail). */
@@ -70,8 +69,7 @@ hsm_err hsm_threshold_signer_public_share(const hsm_threshold_signer *ts,
                                           uint8_t **out, size_t *out_len);
 hsm_err hsm_threshold_signer_nonce_gen(hsm_threshold_signer *ts,
                                        const uint8_t *session,
-                                       size_t session_len,
-                                       uint8_t **commitment,
+                                       size_t session_len, uint8_t **commitment,
                                        size_t *commitment_len);
 hsm_err hsm_threshold_signer_sign_share(
     hsm_threshold_signer *ts, const uint8_t *session, size_t session_len,
@@ -99,9 +97,9 @@ typedef struct hsm_threshold_scheme {
 
 typedef struct hsm_threshold_hsm_ops {
     const char *name;
-    hsm_err (*nonce_gen)(void *self, const char *key_id,
-                         const uint8_t *session, size_t session_len,
-                         uint8_t **commitment, size_t *commitment_len);
+    hsm_err (*nonce_gen)(void *self, const char *key_id, const uint8_t *session,
+                         size_t session_len, uint8_t **commitment,
+                         size_t *commitment_len);
     hsm_err (*sign_share)(void *self, const char *key_id,
                           const uint8_t *session, size_t session_len,
                           const uint8_t *msg, size_t msg_len,
@@ -154,8 +152,7 @@ hsm_err hsm_attesting_signer_public_share(const hsm_attesting_signer *a,
                                           uint8_t **out, size_t *out_len);
 hsm_err hsm_attesting_signer_nonce_gen(hsm_attesting_signer *a,
                                        const uint8_t *session,
-                                       size_t session_len,
-                                       uint8_t **commitment,
+                                       size_t session_len, uint8_t **commitment,
                                        size_t *commitment_len);
 /* The threshold signer's share, attested: *wire is the wire format. */
 hsm_err hsm_attesting_signer_sign_share(
@@ -198,8 +195,8 @@ hsm_err hsm_threshold_manager_signer(hsm_threshold_manager *m,
                                      const char *key_id,
                                      hsm_attesting_signer **out);
 hsm_err hsm_threshold_manager_verify_share(hsm_threshold_manager *m,
-                                           const uint8_t *wire,
-                                           size_t wire_len, bool *valid);
+                                           const uint8_t *wire, size_t wire_len,
+                                           bool *valid);
 hsm_err hsm_threshold_manager_delete(hsm_threshold_manager *m,
                                      const char *key_id);
 /* Borrowed (valid until the manager is freed). */

@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-#define HSM_VAULT_MAX_SHARE (1024u * 1024u)  /* bytes of share data */
+#define HSM_VAULT_MAX_SHARE  (1024u * 1024u) /* bytes of share data */
 #define HSM_VAULT_MAX_PUBLIC (64u * 1024u)   /* public share, group key */
 
 /* Threshold schemes. Stored as a u32: values not listed here are kept and
@@ -53,7 +53,7 @@ typedef struct hsm_share_meta {
     uint32_t total_parties; /* >= 1 */
     uint8_t *public_share;  /* this party's public share (may be empty) */
     size_t public_share_len;
-    uint8_t *group_key;     /* the group public key (may be empty) */
+    uint8_t *group_key; /* the group public key (may be empty) */
     size_t group_key_len;
 } hsm_share_meta;
 
@@ -77,9 +77,9 @@ void hsm_vault_forget_password(hsm_vault *v);
 /* Store a share (1..HSM_VAULT_MAX_SHARE bytes) with its metadata.
  * HSM_EEXIST when key_id exists and !overwrite; HSM_EINVAL for bad
  * metadata (threshold 0 or > total_parties, total 0). */
-hsm_err hsm_vault_store(hsm_vault *v, const char *key_id,
-                        const uint8_t *share, size_t share_len,
-                        const hsm_share_meta *meta, bool overwrite);
+hsm_err hsm_vault_store(hsm_vault *v, const char *key_id, const uint8_t *share,
+                        size_t share_len, const hsm_share_meta *meta,
+                        bool overwrite);
 /* Load and decrypt. `meta` may be NULL. HSM_ENOTFOUND, HSM_ECORRUPT
  * (tampered ciphertext or metadata, or a wrong password: AES-GCM cannot
  * tell them apart). */

@@ -46,8 +46,8 @@ hsm_threshold_signer_party_index(const hsm_threshold_signer *ts)
 }
 
 hsm_err
-hsm_threshold_signer_public_share(const hsm_threshold_signer *ts,
-                                  uint8_t **out, size_t *out_len)
+hsm_threshold_signer_public_share(const hsm_threshold_signer *ts, uint8_t **out,
+                                  size_t *out_len)
 {
     if (!ts || !out || !out_len)
         return HSM_EINVAL;
@@ -57,12 +57,11 @@ hsm_threshold_signer_public_share(const hsm_threshold_signer *ts,
 }
 
 hsm_err
-hsm_threshold_signer_nonce_gen(hsm_threshold_signer *ts,
-                               const uint8_t *session, size_t session_len,
-                               uint8_t **commitment, size_t *commitment_len)
+hsm_threshold_signer_nonce_gen(hsm_threshold_signer *ts, const uint8_t *session,
+                               size_t session_len, uint8_t **commitment,
+                               size_t *commitment_len)
 {
-    if (!ts || !session || session_len == 0 || !commitment ||
-        !commitment_len)
+    if (!ts || !session || session_len == 0 || !commitment || !commitment_len)
         return HSM_EINVAL;
     *commitment = NULL;
     *commitment_len = 0;
@@ -87,12 +86,12 @@ hsm_threshold_signer_sign_share(hsm_threshold_signer *ts,
         return HSM_ETOOBIG;
     return ts->ops->sign_share(ts->self, session, session_len,
                                msg ? msg : (const uint8_t *)"", msg_len,
-                               commitments ? commitments
-                                           : (const uint8_t *)"",
+                               commitments ? commitments : (const uint8_t *)"",
                                commitments_len, share, share_len);
 }
 
-/* ---- wire format ------------------------------------------------------------ */
+/* ---- wire format ------------------------------------------------------------
+ */
 
 hsm_err
 hsm_attested_share_encode(const uint8_t *share, size_t share_len,
@@ -101,8 +100,7 @@ hsm_attested_share_encode(const uint8_t *share, size_t share_len,
 {
     uint8_t *w;
 
-    if (!share || share_len == 0 || !att || att_len == 0 || !wire ||
-        !wire_len)
+    if (!share || share_len == 0 || !att || att_len == 0 || !wire || !wire_len)
         return HSM_EINVAL;
     *wire = NULL;
     *wire_len = 0;
@@ -165,7 +163,8 @@ hsm_attested_share_verify(hsm_signer *hsm, const char *key_id,
                              valid);
 }
 
-/* ---- attesting signer ----------------------------------------------------------- */
+/* ---- attesting signer
+ * ----------------------------------------------------------- */
 
 struct hsm_attesting_signer {
     hsm_threshold_signer *ts;
@@ -181,8 +180,7 @@ hsm_attesting_signer_new(hsm_threshold_signer *ts, hsm_signer *hsm,
 
     if (out)
         *out = NULL;
-    if (!ts || !hsm || !out ||
-        (hsm_key_id && !hsm_key_id_valid(hsm_key_id))) {
+    if (!ts || !hsm || !out || (hsm_key_id && !hsm_key_id_valid(hsm_key_id))) {
         hsm_threshold_signer_free(ts);
         return HSM_EINVAL;
     }
@@ -215,8 +213,8 @@ hsm_attesting_signer_party_index(const hsm_attesting_signer *a)
 }
 
 hsm_err
-hsm_attesting_signer_public_share(const hsm_attesting_signer *a,
-                                  uint8_t **out, size_t *out_len)
+hsm_attesting_signer_public_share(const hsm_attesting_signer *a, uint8_t **out,
+                                  size_t *out_len)
 {
     if (!a)
         return HSM_EINVAL;
@@ -224,9 +222,9 @@ hsm_attesting_signer_public_share(const hsm_attesting_signer *a,
 }
 
 hsm_err
-hsm_attesting_signer_nonce_gen(hsm_attesting_signer *a,
-                               const uint8_t *session, size_t session_len,
-                               uint8_t **commitment, size_t *commitment_len)
+hsm_attesting_signer_nonce_gen(hsm_attesting_signer *a, const uint8_t *session,
+                               size_t session_len, uint8_t **commitment,
+                               size_t *commitment_len)
 {
     if (!a)
         return HSM_EINVAL;
@@ -235,10 +233,9 @@ hsm_attesting_signer_nonce_gen(hsm_attesting_signer *a,
 }
 
 hsm_err
-hsm_attesting_signer_sign_share(hsm_attesting_signer *a,
-                                const uint8_t *session, size_t session_len,
-                                const uint8_t *msg, size_t msg_len,
-                                const uint8_t *commitments,
+hsm_attesting_signer_sign_share(hsm_attesting_signer *a, const uint8_t *session,
+                                size_t session_len, const uint8_t *msg,
+                                size_t msg_len, const uint8_t *commitments,
                                 size_t commitments_len, uint8_t **wire,
                                 size_t *wire_len)
 {
@@ -251,8 +248,8 @@ hsm_attesting_signer_sign_share(hsm_attesting_signer *a,
     *wire = NULL;
     *wire_len = 0;
     rc = hsm_threshold_signer_sign_share(a->ts, session, session_len, msg,
-                                         msg_len, commitments,
-                                         commitments_len, &share, &share_len);
+                                         msg_len, commitments, commitments_len,
+                                         &share, &share_len);
     if (rc != HSM_OK)
         return rc;
     if (share_len == 0) {

@@ -28,26 +28,26 @@
 #include "kc.h"
 #include "vault_int.h"
 
-#define SCRYPT_N 32768u
-#define SCRYPT_R 8u
-#define SCRYPT_P 1u
+#define SCRYPT_N      32768u
+#define SCRYPT_R      8u
+#define SCRYPT_P      1u
 #define SCRYPT_MAXMEM (64u * 1024u * 1024u)
-#define SALT_LEN 32u
-#define NONCE_LEN 12u
-#define TAG_LEN 16u
-#define BACKUP_MAX (256u * 1024u * 1024u) /* bytes of backup file */
-#define COUNT_MAX 1000000u
+#define SALT_LEN      32u
+#define NONCE_LEN     12u
+#define TAG_LEN       16u
+#define BACKUP_MAX    (256u * 1024u * 1024u) /* bytes of backup file */
+#define COUNT_MAX     1000000u
 
 hsm_err
 hsm_scrypt(const uint8_t *pw, size_t pw_len, const uint8_t *salt,
-           size_t salt_len, uint64_t n, uint64_t r, uint64_t p,
-           uint64_t maxmem, uint8_t *out, size_t out_len)
+           size_t salt_len, uint64_t n, uint64_t r, uint64_t p, uint64_t maxmem,
+           uint8_t *out, size_t out_len)
 {
     if ((!pw && pw_len) || (!salt && salt_len) || !out)
         return HSM_EINVAL;
     if (EVP_PBE_scrypt(pw_len ? (const char *)pw : "", pw_len,
-                       salt_len ? salt : (const uint8_t *)"", salt_len, n, r,
-                       p, maxmem, out, out_len) != 1) {
+                       salt_len ? salt : (const uint8_t *)"", salt_len, n, r, p,
+                       maxmem, out, out_len) != 1) {
         ERR_clear_error();
         return HSM_ECRYPTO;
     }
@@ -202,8 +202,7 @@ write_envelope(const char *path, const uint8_t *salt, const uint8_t *nonce,
                   "count", (json_int_t)count);
     if (!o || !(text = json_dumps(o, JSON_COMPACT)))
         goto out;
-    r = kc_write_file_atomic(path, (const uint8_t *)text, strlen(text),
-                             0600);
+    r = kc_write_file_atomic(path, (const uint8_t *)text, strlen(text), 0600);
     rc = r == 0 ? HSM_OK : HSM_EIO;
 out:
     free(s_salt);
@@ -262,7 +261,8 @@ out:
     return rc;
 }
 
-/* ---- parsing --------------------------------------------------------------- */
+/* ---- parsing ---------------------------------------------------------------
+ */
 
 void
 hsm_backup_env_clear(hsm_backup_env *env)
@@ -287,16 +287,14 @@ get_b64(json_t *o, const char *name, uint8_t **out, size_t *len)
 }
 
 hsm_err
-hsm_backup_env_parse(const uint8_t *text, size_t text_len,
-                     hsm_backup_env *env)
+hsm_backup_env_parse(const uint8_t *text, size_t text_len, hsm_backup_env *env)
 {
     json_error_t jerr;
     json_t *o, *ver, *cnt, *kid;
     hsm_err rc = HSM_EMALFORMED;
 
     memset(env, 0, sizeof *env);
-    o = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES,
-                   &jerr);
+    o = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(o))
         goto out;
     ver = json_object_get(o, "version");
@@ -354,8 +352,7 @@ static void
 wipe_json_string(json_t *s)
 {
     if (json_is_string(s))
-        kc_wipe((void *)(uintptr_t)json_string_value(s),
-                json_string_length(s));
+        kc_wipe((void *)(uintptr_t)json_string_value(s), json_string_length(s));
 }
 
 static hsm_err
@@ -377,8 +374,8 @@ parse_item(json_t *o, hsm_backup_item *it)
         get_u32(o, "total_parties", &it->meta.total_parties) != 0 ||
         get_b64(o, "public_share", &it->meta.public_share,
                 &it->meta.public_share_len) != 0 ||
-        get_b64(o, "group_key", &it->meta.group_key,
-                &it->meta.group_key_len) != 0 ||
+        get_b64(o, "group_key", &it->meta.group_key, &it->meta.group_key_len) !=
+            0 ||
         hsm_share_meta_check(&it->meta) != HSM_OK)
         return HSM_EMALFORMED;
     if (get_b64(o, "share", &raw, &raw_len) != 0)
@@ -403,8 +400,7 @@ hsm_backup_list_parse(const uint8_t *text, size_t text_len,
 
     *items = NULL;
     *count = 0;
-    a = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES,
-                   &jerr);
+    a = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_array(a) || json_array_size(a) > COUNT_MAX)
         goto out;
     n = json_array_size(a);
@@ -432,7 +428,8 @@ out:
     return HSM_OK;
 }
 
-/* ---- restore ------------------------------------------------------------------ */
+/* ---- restore
+ * ------------------------------------------------------------------ */
 
 static hsm_err
 decrypt_env(const hsm_backup_env *env, const uint8_t *pw, size_t pw_len,
@@ -508,10 +505,11 @@ hsm_vault_restore(hsm_vault *v, const char *path, const uint8_t *password,
         return HSM_EINVAL;
     r = kc_read_file(path, BACKUP_MAX, false, &text, &text_len);
     if (r != 0) {
-        hsm_diag_set(hsm_vault_diag(v), "cannot read backup %.200s: %s",
-                     path, strerror(-r));
-        return r == -ENOENT ? HSM_ENOTFOUND : r == -EFBIG ? HSM_ETOOBIG
-                                                          : HSM_EIO;
+        hsm_diag_set(hsm_vault_diag(v), "cannot read backup %.200s: %s", path,
+                     strerror(-r));
+        return r == -ENOENT  ? HSM_ENOTFOUND
+               : r == -EFBIG ? HSM_ETOOBIG
+                             : HSM_EIO;
     }
     if ((rc = hsm_backup_env_parse(text, text_len, &env)) != HSM_OK) {
         hsm_diag_set(hsm_vault_diag(v), "%.200s is not a key-share backup",

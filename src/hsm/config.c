@@ -7,8 +7,8 @@
 #include "hsm_int.h"
 #include "kc.h"
 
-#define KEY_MAX 64u
-#define VALUE_MAX 4096u
+#define KEY_MAX     64u
+#define VALUE_MAX   4096u
 #define ENTRIES_MAX 256u
 
 typedef struct {

@@ -89,7 +89,8 @@ hsm_secret_free(hsm_secret *s)
     kc_secure_free(s); /* wipes the whole allocation */
 }
 
-/* ---- diagnostics ---------------------------------------------------------- */
+/* ---- diagnostics ----------------------------------------------------------
+ */
 
 void
 hsm_diag_init(hsm_diag *d)
@@ -132,7 +133,18 @@ hsm_diag_get(hsm_diag *d, char *buf, size_t cap)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* ---- algorithms ----------------------------------------------------------- */
+const char *
+hsm_diag_snapshot(const hsm_diag *d)
+{
+    static _Thread_local char buf[HSM_DETAIL_MAX];
+
+    /* The mutex is the object's mutable state, not its value. */
+    hsm_diag_get((hsm_diag *)(uintptr_t)d, buf, sizeof buf);
+    return buf;
+}
+
+/* ---- algorithms -----------------------------------------------------------
+ */
 
 static const struct {
     hsm_alg alg;
@@ -182,7 +194,8 @@ hsm_alg_from_name(const char *name, hsm_alg *alg)
     return HSM_EINVAL;
 }
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------
+ */
 
 hsm_err
 hsm_sha256(const uint8_t *in, size_t in_len, uint8_t out[32])

@@ -179,10 +179,11 @@ hsm_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der,
     return HSM_OK;
 }
 
-/* ---- PEM ------------------------------------------------------------------ */
+/* ---- PEM ------------------------------------------------------------------
+ */
 
 #define PEM_BEGIN "-----BEGIN PUBLIC KEY-----"
-#define PEM_END "-----END PUBLIC KEY-----"
+#define PEM_END   "-----END PUBLIC KEY-----"
 
 hsm_err
 hsm_pubkey_der_to_pem(const uint8_t *der, size_t der_len_, char **pem)
@@ -263,11 +264,12 @@ out:
     return rc;
 }
 
-/* ---- ML-DSA SubjectPublicKeyInfo ------------------------------------------- */
+/* ---- ML-DSA SubjectPublicKeyInfo -------------------------------------------
+ */
 
 /* id-ml-dsa-44/65/87: 2.16.840.1.101.3.4.3.17/18/19 (RFC 9881). */
-static const uint8_t mldsa_oid_prefix[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                           0x65, 0x03, 0x04, 0x03};
+static const uint8_t mldsa_oid_prefix[] = {0x06, 0x09, 0x60, 0x86, 0x48,
+                                           0x01, 0x65, 0x03, 0x04, 0x03};
 
 static const struct {
     hsm_alg alg;
@@ -353,12 +355,12 @@ hsm_spki_mldsa_decode(const uint8_t *der, size_t n, hsm_alg *alg,
     return HSM_EMALFORMED;
 }
 
-/* ---- verification against a public key ------------------------------------- */
+/* ---- verification against a public key -------------------------------------
+ */
 
 /* Parse the SPKI and check that its key type fits `alg`. */
 static hsm_err
-load_pubkey(hsm_alg alg, const uint8_t *spki, size_t spki_len,
-            EVP_PKEY **out)
+load_pubkey(hsm_alg alg, const uint8_t *spki, size_t spki_len, EVP_PKEY **out)
 {
     const unsigned char *p = spki;
     EVP_PKEY *pk;
@@ -408,8 +410,7 @@ static int
 set_padding(EVP_PKEY_CTX *pctx, hsm_alg alg)
 {
     if (alg == HSM_ALG_RSA_PSS_SHA256)
-        return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ==
-                       1 &&
+        return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
                        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1 &&
                        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1
                    ? 1
@@ -430,8 +431,8 @@ sig_shape_ok(hsm_alg alg, const uint8_t *sig, size_t sig_len)
         return false;
     if (alg == HSM_ALG_ECDSA_P256_SHA256 ||
         alg == HSM_ALG_ECDSA_SECP256K1_SHA256) {
-        bool ok = hsm_ecdsa_der_to_raw(sig, sig_len, 32, raw, sizeof raw,
-                                       &n) == HSM_OK;
+        bool ok = hsm_ecdsa_der_to_raw(sig, sig_len, 32, raw, sizeof raw, &n) ==
+                  HSM_OK;
         return ok;
     }
     if (alg == HSM_ALG_ED25519)
@@ -466,8 +467,8 @@ hsm_verify_with_public_key(hsm_alg alg, const uint8_t *spki, size_t spki_len,
     if (!(md = EVP_MD_CTX_new()))
         goto out;
     if (EVP_DigestVerifyInit(md, &pctx,
-                             alg == HSM_ALG_ED25519 ? NULL : EVP_sha256(),
-                             NULL, pk) != 1 ||
+                             alg == HSM_ALG_ED25519 ? NULL : EVP_sha256(), NULL,
+                             pk) != 1 ||
         !set_padding(pctx, alg))
         goto out;
     r = EVP_DigestVerify(md, sig, sig_len, msg ? msg : (const uint8_t *)"",

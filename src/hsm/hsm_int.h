@@ -35,6 +35,10 @@ void hsm_diag_set(hsm_diag *d, const char *fmt, ...)
 /* Copy the current text into buf (always NUL-terminated). */
 void hsm_diag_get(hsm_diag *d, char *buf, size_t cap);
 
+/* The current text, copied under the lock into a per-thread buffer that
+ * stays valid until the next call in the same thread ("" for NULL). */
+const char *hsm_diag_snapshot(const hsm_diag *d);
+
 /* ---- provider vtables --------------------------------------------------- */
 
 typedef struct hsm_signer_ops {
@@ -93,7 +97,8 @@ extern const hsm_password_ops hsm_env_password_ops;
 extern const hsm_password_ops hsm_file_password_ops;
 extern const hsm_signer_ops hsm_local_signer_ops;
 
-/* ---- registry (registry.c) ------------------------------------------------ */
+/* ---- registry (registry.c) ------------------------------------------------
+ */
 
 /* Normalise a provider name (trim blanks, fold case, aliases) into `out`.
  * Returns HSM_OK or HSM_EINVAL (too long). */
@@ -108,7 +113,8 @@ hsm_err hsm_registry_password(const char *name, const hsm_password_ops **ops,
 const char *hsm_registry_signer_names(void);
 const char *hsm_registry_password_names(void);
 
-/* ---- helpers for providers ------------------------------------------------ */
+/* ---- helpers for providers ------------------------------------------------
+ */
 
 /* SHA-256 of a buffer. Returns HSM_OK or HSM_ECRYPTO. */
 hsm_err hsm_sha256(const uint8_t *in, size_t in_len, uint8_t out[32]);
@@ -122,17 +128,15 @@ hsm_err hsm_openssl_fail(hsm_diag *diag, const char *what);
  * pointers into `der`. HSM_EMALFORMED for anything else. */
 hsm_err hsm_spki_mldsa_encode(hsm_alg alg, const uint8_t *pk, size_t pk_len,
                               uint8_t **der, size_t *der_len);
-hsm_err hsm_spki_mldsa_decode(const uint8_t *der, size_t der_len,
-                              hsm_alg *alg, const uint8_t **pk,
-                              size_t *pk_len);
+hsm_err hsm_spki_mldsa_decode(const uint8_t *der, size_t der_len, hsm_alg *alg,
+                              const uint8_t **pk, size_t *pk_len);
 /* hsm_verify_with_public_key for a precomputed SHA-256 digest (ECDSA and
  * RSA algorithms only). */
 hsm_err hsm_verify_digest_with_public_key(hsm_alg alg, const uint8_t *spki,
                                           size_t spki_len,
                                           const uint8_t *digest,
-                                          size_t digest_len,
-                                          const uint8_t *sig, size_t sig_len,
-                                          bool *valid);
+                                          size_t digest_len, const uint8_t *sig,
+                                          size_t sig_len, bool *valid);
 /* Map a ZapDB error (zap_err as int) to hsm_err. */
 hsm_err hsm_err_from_zap(int zerr);
 

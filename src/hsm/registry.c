@@ -15,11 +15,12 @@
  *        cloud/gcp.h            HSM_HAVE_GCP_SIGNER       hsm_gcp_signer_ops
  *                               HSM_HAVE_GCP_PASSWORD     hsm_gcp_password_ops
  *        cloud/azure.h          HSM_HAVE_AZURE_SIGNER     hsm_azure_signer_ops
- *                               HSM_HAVE_AZURE_PASSWORD   hsm_azure_password_ops
+ *                               HSM_HAVE_AZURE_PASSWORD hsm_azure_password_ops
  *        cloud/zymbit.h         HSM_HAVE_ZYMBIT_SIGNER    hsm_zymbit_signer_ops
  *        pkcs11/hsm_pkcs11.h    HSM_HAVE_PKCS11_SIGNER    hsm_pkcs11_signer_ops
- *                               HSM_HAVE_PKCS11_PASSWORD  hsm_pkcs11_password_ops
- *        signers/mldsa.h        HSM_HAVE_MLDSA_SIGNER     hsm_mldsa_signer_ops
+ *                               HSM_HAVE_PKCS11_PASSWORD
+ * hsm_pkcs11_password_ops signers/mldsa.h        HSM_HAVE_MLDSA_SIGNER
+ * hsm_mldsa_signer_ops
  *
  *      e.g. cloud/aws.h:
  *        #include "hsm_int.h"
@@ -131,12 +132,9 @@ static const signer_entry signer_table[] = {
 };
 
 static const password_entry password_table[] = {
-    {"env", &hsm_env_password_ops},
-    {"file", &hsm_file_password_ops},
-    {"aws", AWS_PASSWORD},
-    {"gcp", GCP_PASSWORD},
-    {"azure", AZURE_PASSWORD},
-    {"pkcs11", PKCS11_PASSWORD},
+    {"env", &hsm_env_password_ops}, {"file", &hsm_file_password_ops},
+    {"aws", AWS_PASSWORD},          {"gcp", GCP_PASSWORD},
+    {"azure", AZURE_PASSWORD},      {"pkcs11", PKCS11_PASSWORD},
 };
 
 /* Aliases, applied after trimming and case folding. */
@@ -148,7 +146,8 @@ static const struct {
     {"post-quantum", "mldsa"},
 };
 
-#define SIGNER_NAMES "local, mldsa (pq, post-quantum), aws, gcp, azure, zymbit, pkcs11"
+#define SIGNER_NAMES                                                           \
+    "local, mldsa (pq, post-quantum), aws, gcp, azure, zymbit, pkcs11"
 #define PASSWORD_NAMES "env, file, aws, gcp, azure, pkcs11"
 
 const char *
@@ -186,9 +185,8 @@ hsm_name_normalise(const char *name, char *out, size_t cap)
     out[n] = 0;
     for (size_t i = 0; i < sizeof alias_table / sizeof alias_table[0]; i++) {
         if (strcmp(out, alias_table[i].alias) == 0)
-            return kc_strlcpy(out, alias_table[i].name, cap) == 0
-                       ? HSM_OK
-                       : HSM_EINVAL;
+            return kc_strlcpy(out, alias_table[i].name, cap) == 0 ? HSM_OK
+                                                                  : HSM_EINVAL;
     }
     return HSM_OK;
 }
@@ -221,8 +219,8 @@ hsm_registry_signer(const char *name, const hsm_signer_ops **ops,
         *ops = signer_table[i].ops;
         return HSM_OK;
     }
-    hsm_diag_set(diag, "unknown signer provider '%.40s'; valid names: %s",
-                 norm, SIGNER_NAMES);
+    hsm_diag_set(diag, "unknown signer provider '%.40s'; valid names: %s", norm,
+                 SIGNER_NAMES);
     return HSM_EUNKNOWN;
 }
 

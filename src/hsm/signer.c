@@ -37,9 +37,8 @@ detail_out(hsm_diag *d, hsm_err rc, char *detail, size_t cap)
 /* ---- signers ---------------------------------------------------------- */
 
 hsm_err
-hsm_signer_new_ex(const char *name, const hsm_config *config,
-                  hsm_store *store, hsm_signer **out, char *detail,
-                  size_t detail_cap)
+hsm_signer_new_ex(const char *name, const hsm_config *config, hsm_store *store,
+                  hsm_signer **out, char *detail, size_t detail_cap)
 {
     hsm_signer *s = NULL;
     hsm_err rc = HSM_EINTERNAL;
@@ -101,16 +100,13 @@ hsm_signer_provider(const hsm_signer *s)
 hsm_alg
 hsm_signer_algorithm(const hsm_signer *s)
 {
-    return s && s->ops->algorithm ? s->ops->algorithm(s->self)
-                                  : HSM_ALG_NONE;
+    return s && s->ops->algorithm ? s->ops->algorithm(s->self) : HSM_ALG_NONE;
 }
 
 const char *
 hsm_signer_last_error(const hsm_signer *s)
 {
-    /* A plain read of the buffer: documented as possibly replaced by a
-     * concurrent failure; it is always NUL-terminated. */
-    return s ? s->diag.msg : "";
+    return s ? hsm_diag_snapshot(&s->diag) : "";
 }
 
 static bool
@@ -162,8 +158,7 @@ hsm_signer_sign(hsm_signer *s, const char *key_id, const uint8_t *msg,
     if (!msg)
         msg = empty_msg;
     if (s->ops->sign)
-        return s->ops->sign(s->self, kid, msg, msg_len, sig, sig_len,
-                            &s->diag);
+        return s->ops->sign(s->self, kid, msg, msg_len, sig, sig_len, &s->diag);
     if (!s->ops->sign_digest || !alg_is_prehash(hsm_signer_algorithm(s)))
         return HSM_EUNSUPPORTED;
     if ((rc = hsm_sha256(msg, msg_len, digest)) != HSM_OK)
@@ -173,9 +168,8 @@ hsm_signer_sign(hsm_signer *s, const char *key_id, const uint8_t *msg,
 }
 
 hsm_err
-hsm_signer_sign_digest(hsm_signer *s, const char *key_id,
-                       const uint8_t *digest, size_t digest_len,
-                       uint8_t **sig, size_t *sig_len)
+hsm_signer_sign_digest(hsm_signer *s, const char *key_id, const uint8_t *digest,
+                       size_t digest_len, uint8_t **sig, size_t *sig_len)
 {
     const char *kid;
     hsm_err rc;
@@ -231,9 +225,8 @@ verify_by_pubkey(hsm_signer *s, const char *kid, const uint8_t *data,
                                                spki_len, data, data_len, sig,
                                                sig_len, valid);
     else
-        rc = hsm_verify_with_public_key(hsm_signer_algorithm(s), spki,
-                                        spki_len, data, data_len, sig,
-                                        sig_len, valid);
+        rc = hsm_verify_with_public_key(hsm_signer_algorithm(s), spki, spki_len,
+                                        data, data_len, sig, sig_len, valid);
     free(spki);
     return rc;
 }
@@ -364,12 +357,11 @@ hsm_password_provider_name(const hsm_password_provider *p)
 const char *
 hsm_password_provider_last_error(const hsm_password_provider *p)
 {
-    return p ? p->diag.msg : "";
+    return p ? hsm_diag_snapshot(&p->diag) : "";
 }
 
 hsm_err
-hsm_password_get(hsm_password_provider *p, const char *key_id,
-                 hsm_secret **out)
+hsm_password_get(hsm_password_provider *p, const char *key_id, hsm_secret **out)
 {
     hsm_err rc;
 

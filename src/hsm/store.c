@@ -11,7 +11,7 @@
 #include "kc.h"
 
 #define PREFIX_MAX 64u
-#define NS_MAX 64u
+#define NS_MAX     64u
 
 typedef struct mem_rec {
     struct mem_rec *next;
@@ -21,7 +21,7 @@ typedef struct mem_rec {
 } mem_rec;
 
 struct hsm_store {
-    zap_db *db;    /* NULL for a memory store */
+    zap_db *db; /* NULL for a memory store */
     bool owns_db;
     char prefix[PREFIX_MAX + 1];
     pthread_mutex_t mu; /* memory store only */
@@ -159,8 +159,7 @@ hsm_store_free(hsm_store *st)
 
 /* Validate arguments and build the ZapDB bucket name. */
 static hsm_err
-check(hsm_store *st, const char *ns, const char *key, char *bucket,
-      size_t cap)
+check(hsm_store *st, const char *ns, const char *key, char *bucket, size_t cap)
 {
     size_t n;
 
@@ -192,8 +191,7 @@ mem_find(hsm_store *st, const char *ns, const char *key, mem_rec ***link)
 }
 
 hsm_err
-hsm_store_get(hsm_store *st, const char *ns, const char *key,
-              hsm_secret **val)
+hsm_store_get(hsm_store *st, const char *ns, const char *key, hsm_secret **val)
 {
     char bucket[PREFIX_MAX + NS_MAX + 2];
     uint8_t *v = NULL;
@@ -209,13 +207,13 @@ hsm_store_get(hsm_store *st, const char *ns, const char *key,
     if (!st->db) {
         pthread_mutex_lock(&st->mu);
         r = mem_find(st, ns, key, NULL);
-        rc = r ? hsm_secret_from(r->val->data, r->val->len, val)
-               : HSM_ENOTFOUND;
+        rc =
+            r ? hsm_secret_from(r->val->data, r->val->len, val) : HSM_ENOTFOUND;
         pthread_mutex_unlock(&st->mu);
         return rc;
     }
-    rc = hsm_err_from_zap(zap_get(st->db, bucket, (const uint8_t *)key,
-                                  strlen(key), &v, &vlen));
+    rc = hsm_err_from_zap(
+        zap_get(st->db, bucket, (const uint8_t *)key, strlen(key), &v, &vlen));
     if (rc != HSM_OK)
         return rc;
     rc = hsm_secret_from(v, vlen, val);

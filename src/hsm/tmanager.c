@@ -16,7 +16,7 @@
 struct hsm_threshold_manager {
     hsm_manager *mgr;
     hsm_vault *vault;
-    char *att_key_id; /* signer_key_id, or NULL: the signer's key_id */
+    char *att_key_id;   /* signer_key_id, or NULL: the signer's key_id */
     pthread_mutex_t mu; /* guards schemes */
     const hsm_threshold_scheme *schemes[MAX_SCHEMES];
     size_t nschemes;
@@ -177,8 +177,8 @@ hsm_threshold_manager_signer(hsm_threshold_manager *m, const char *key_id,
     rc = s->new_signer(share->data, share->len, &meta, &ts);
     if (rc != HSM_OK)
         goto out;
-    rc = hsm_attesting_signer_new(ts, hsm_manager_signer(m->mgr),
-                                  m->att_key_id, out);
+    rc = hsm_attesting_signer_new(ts, hsm_manager_signer(m->mgr), m->att_key_id,
+                                  out);
 out:
     hsm_secret_free(share);
     hsm_share_meta_clear(&meta);
@@ -192,8 +192,8 @@ hsm_threshold_manager_verify_share(hsm_threshold_manager *m,
 {
     if (!m)
         return HSM_EINVAL;
-    return hsm_attested_share_verify(hsm_manager_signer(m->mgr),
-                                     m->att_key_id, wire, wire_len, valid);
+    return hsm_attested_share_verify(hsm_manager_signer(m->mgr), m->att_key_id,
+                                     wire, wire_len, valid);
 }
 
 hsm_err
@@ -219,5 +219,5 @@ hsm_threshold_manager_hsm(hsm_threshold_manager *m)
 const char *
 hsm_threshold_manager_last_error(const hsm_threshold_manager *m)
 {
-    return m ? m->diag.msg : "";
+    return m ? hsm_diag_snapshot(&m->diag) : "";
 }

@@ -24,10 +24,10 @@
 #include "kc.h"
 #include "vault_int.h"
 
-#define NS "vault"
-#define MAGIC "HSV1"
+#define NS        "vault"
+#define MAGIC     "HSV1"
 #define NONCE_LEN 12u
-#define TAG_LEN 16u
+#define TAG_LEN   16u
 
 struct hsm_vault {
     hsm_store *store;
@@ -133,7 +133,7 @@ hsm_vault_free(hsm_vault *v)
 const char *
 hsm_vault_last_error(const hsm_vault *v)
 {
-    return v ? v->diag.msg : "";
+    return v ? hsm_diag_snapshot(&v->diag) : "";
 }
 
 hsm_diag *

@@ -47,12 +47,12 @@ static void
 clear_fallback_env(void)
 {
     static const char *const vars[] = {
-        "MPC_HSM_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "GCP_PROJECT_ID",
-        "GCP_KMS_LOCATION", "GCP_KMS_KEYRING", "GCP_KMS_KEY",
-        "AZURE_VAULT_URL", "AZURE_KEY_NAME", "AZURE_KEY_VERSION",
-        "MPC_PASSWORD_FILE", "MPC_HSM_ZYMBIT_API", "PKCS11_MODULE",
-        "PKCS11_TOKEN_LABEL", "MPC_PASSWORD", "LUX_MPC_PASSWORD",
+        "MPC_HSM_KEY_ID",       "AWS_REGION",         "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL",   "GCP_PROJECT_ID",
+        "GCP_KMS_LOCATION",     "GCP_KMS_KEYRING",    "GCP_KMS_KEY",
+        "AZURE_VAULT_URL",      "AZURE_KEY_NAME",     "AZURE_KEY_VERSION",
+        "MPC_PASSWORD_FILE",    "MPC_HSM_ZYMBIT_API", "PKCS11_MODULE",
+        "PKCS11_TOKEN_LABEL",   "MPC_PASSWORD",       "LUX_MPC_PASSWORD",
         "ZAPDB_PASSWORD"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
@@ -62,8 +62,8 @@ static hsm_store *
 open_store(const char *dir, const char *pw, bool create)
 {
     hsm_store *st = NULL;
-    hsm_err rc = hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), create,
-                                1, 8192, &st);
+    hsm_err rc = hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), create, 1,
+                                8192, &st);
     return rc == HSM_OK ? st : NULL;
 }
 
@@ -84,7 +84,8 @@ openssl_verify(const uint8_t *spki, size_t spki_len, const uint8_t *msg,
     return ok;
 }
 
-/* ---- errors and names ----------------------------------------------------- */
+/* ---- errors and names -----------------------------------------------------
+ */
 
 static void
 test_strerror_all_codes_distinct_nonnull(void)
@@ -116,7 +117,8 @@ test_alg_names_roundtrip_and_aliases(void)
     CHECK_EQ(hsm_alg_from_name("", &a), HSM_EINVAL);
 }
 
-/* ---- factories -------------------------------------------------------------- */
+/* ---- factories --------------------------------------------------------------
+ */
 
 static void
 test_factory_signer_local_names_and_padding_resolve(void)
@@ -145,11 +147,16 @@ test_factory_name_normalise_aliases_fold(void)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"pq", "mldsa"},          {" PQ ", "mldsa"},
-        {"post-quantum", "mldsa"}, {"Post-Quantum\t", "mldsa"},
-        {"MLDSA", "mldsa"},       {"  AWS", "aws"},
-        {"Gcp ", "gcp"},          {"AZURE", "azure"},
-        {"ZyMbIt", "zymbit"},     {" pkcs11 ", "pkcs11"},
+        {"pq", "mldsa"},
+        {" PQ ", "mldsa"},
+        {"post-quantum", "mldsa"},
+        {"Post-Quantum\t", "mldsa"},
+        {"MLDSA", "mldsa"},
+        {"  AWS", "aws"},
+        {"Gcp ", "gcp"},
+        {"AZURE", "azure"},
+        {"ZyMbIt", "zymbit"},
+        {" pkcs11 ", "pkcs11"},
         {"   ", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -166,8 +173,8 @@ test_factory_signer_every_name_known(void)
     static const struct {
         const char *name, *canon;
     } names[] = {
-        {"mldsa", "mldsa"}, {"pq", "mldsa"},   {"post-quantum", "mldsa"},
-        {" PQ ", "mldsa"},  {"aws", "aws"},     {"GCP", "gcp"},
+        {"mldsa", "mldsa"}, {"pq", "mldsa"},      {"post-quantum", "mldsa"},
+        {" PQ ", "mldsa"},  {"aws", "aws"},       {"GCP", "gcp"},
         {"azure", "azure"}, {"zymbit", "zymbit"}, {"PKCS11", "pkcs11"},
     };
     clear_fallback_env();
@@ -193,13 +200,13 @@ test_factory_unknown_signer_lists_valid_names(void)
     hsm_signer *s = (hsm_signer *)1;
     char detail[HSM_DETAIL_MAX];
 
-    CHECK_EQ(hsm_signer_new_ex("yubikey", NULL, NULL, &s, detail,
-                               sizeof detail),
-             HSM_EUNKNOWN);
+    CHECK_EQ(
+        hsm_signer_new_ex("yubikey", NULL, NULL, &s, detail, sizeof detail),
+        HSM_EUNKNOWN);
     CHECK(s == NULL);
-    static const char *const want[] = {"yubikey", "local", "mldsa", "pq",
-                                       "post-quantum", "aws", "gcp", "azure",
-                                       "zymbit", "pkcs11"};
+    static const char *const want[] = {
+        "yubikey", "local", "mldsa", "pq",     "post-quantum",
+        "aws",     "gcp",   "azure", "zymbit", "pkcs11"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         CHECK(strstr(detail, want[i]) != NULL);
     CHECK_EQ(hsm_signer_new("loc al", NULL, &s), HSM_EUNKNOWN);
@@ -211,7 +218,7 @@ test_factory_password_names_resolve(void)
 {
     static const struct {
         const char *name, *canon;
-    } names[] = {{"", "env"},     {"env", "env"},     {" ENV ", "env"},
+    } names[] = {{"", "env"},      {"env", "env"},     {" ENV ", "env"},
                  {"file", "file"}, {"\tFile", "file"}, {NULL, "env"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         hsm_password_provider *p = NULL;
@@ -224,8 +231,8 @@ test_factory_password_names_resolve(void)
     for (size_t i = 0; i < 4; i++) {
         hsm_password_provider *p = NULL;
         char detail[HSM_DETAIL_MAX];
-        hsm_err rc = hsm_password_provider_new_ex(others[i], NULL, &p,
-                                                  detail, sizeof detail);
+        hsm_err rc = hsm_password_provider_new_ex(others[i], NULL, &p, detail,
+                                                  sizeof detail);
         CHECK(rc != HSM_EUNKNOWN);
         if (rc == HSM_ENOTBUILT)
             CHECK(strstr(detail, "not built") != NULL);
@@ -239,12 +246,12 @@ test_factory_unknown_password_lists_valid_names(void)
     hsm_password_provider *p = NULL;
     char detail[HSM_DETAIL_MAX];
 
-    CHECK_EQ(hsm_password_provider_new_ex("vaultx", NULL, &p, detail,
-                                          sizeof detail),
-             HSM_EUNKNOWN);
+    CHECK_EQ(
+        hsm_password_provider_new_ex("vaultx", NULL, &p, detail, sizeof detail),
+        HSM_EUNKNOWN);
     CHECK(p == NULL);
-    static const char *const want[] = {"env", "file", "aws", "gcp", "azure",
-                                       "pkcs11"};
+    static const char *const want[] = {"env", "file",  "aws",
+                                       "gcp", "azure", "pkcs11"};
     for (size_t i = 0; i < 6; i++)
         CHECK(strstr(detail, want[i]) != NULL);
     /* a signer-only name is not a password provider */
@@ -252,7 +259,8 @@ test_factory_unknown_password_lists_valid_names(void)
     CHECK_EQ(hsm_password_provider_new("zymbit", NULL, &p), HSM_EUNKNOWN);
 }
 
-/* ---- config ------------------------------------------------------------------- */
+/* ---- config
+ * ------------------------------------------------------------------- */
 
 static void
 test_config_set_get_copy_remove_behave(void)
@@ -321,11 +329,16 @@ test_config_env_fallbacks_follow_table(void)
     CHECK(strcmp(hsm_config_get(NULL, "api_addr"), "http://localhost:6789") ==
           0);
     static const char *const pairs[][2] = {
-        {"project_id", "GCP_PROJECT_ID"}, {"key_ring", "GCP_KMS_KEYRING"},
-        {"crypto_key", "GCP_KMS_KEY"},    {"vault_url", "AZURE_VAULT_URL"},
-        {"key_name", "AZURE_KEY_NAME"},   {"key_version", "AZURE_KEY_VERSION"},
-        {"path", "MPC_PASSWORD_FILE"},    {"api_addr", "MPC_HSM_ZYMBIT_API"},
-        {"module", "PKCS11_MODULE"},      {"token_label", "PKCS11_TOKEN_LABEL"}};
+        {"project_id", "GCP_PROJECT_ID"},
+        {"key_ring", "GCP_KMS_KEYRING"},
+        {"crypto_key", "GCP_KMS_KEY"},
+        {"vault_url", "AZURE_VAULT_URL"},
+        {"key_name", "AZURE_KEY_NAME"},
+        {"key_version", "AZURE_KEY_VERSION"},
+        {"path", "MPC_PASSWORD_FILE"},
+        {"api_addr", "MPC_HSM_ZYMBIT_API"},
+        {"module", "PKCS11_MODULE"},
+        {"token_label", "PKCS11_TOKEN_LABEL"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         setenv(pairs[i][1], "from-env", 1);
         const char *v = hsm_config_get(c, pairs[i][0]);
@@ -336,7 +349,8 @@ test_config_env_fallbacks_follow_table(void)
     clear_fallback_env();
 }
 
-/* ---- env and file password providers ---------------------------------------------- */
+/* ---- env and file password providers
+ * ---------------------------------------------- */
 
 static hsm_err
 get_pw(const char *provider, const char *const *kv, const char *key_id,
@@ -375,8 +389,7 @@ test_password_env_order_and_env_var(void)
     static const char *const cfg_var[] = {"env_var=KT_HSM_PW", NULL};
 
     clear_fallback_env();
-    CHECK_EQ(get_pw("env", NULL, NULL, pw, sizeof pw, NULL, 0),
-             HSM_ENOTFOUND);
+    CHECK_EQ(get_pw("env", NULL, NULL, pw, sizeof pw, NULL, 0), HSM_ENOTFOUND);
     setenv("ZAPDB_PASSWORD", "zap", 1);
     CHECK_EQ(get_pw("env", NULL, NULL, pw, sizeof pw, NULL, 0), HSM_OK);
     CHECK(strcmp(pw, "zap") == 0);
@@ -394,8 +407,7 @@ test_password_env_order_and_env_var(void)
     CHECK_EQ(get_pw("env", cfg_var, NULL, pw, sizeof pw, NULL, 0), HSM_OK);
     CHECK(strcmp(pw, "custom") == 0);
     setenv("KT_HSM_PW", "", 1);
-    CHECK_EQ(get_pw("env", cfg_var, NULL, pw, sizeof pw, NULL, 0),
-             HSM_EINVAL);
+    CHECK_EQ(get_pw("env", cfg_var, NULL, pw, sizeof pw, NULL, 0), HSM_EINVAL);
     unsetenv("KT_HSM_PW");
     clear_fallback_env();
 }
@@ -450,7 +462,8 @@ test_password_file_modes_and_content(void)
              HSM_ENOTFOUND);
 }
 
-/* ---- ECDSA DER <-> raw ------------------------------------------------------------- */
+/* ---- ECDSA DER <-> raw
+ * ------------------------------------------------------------- */
 
 static void
 test_ecdsa_der_raw_match_openssl(void)
@@ -477,8 +490,8 @@ test_ecdsa_der_raw_match_openssl(void)
         REQUIRE(der_len > 0);
         BN_bn2binpad(r, want, 32);
         BN_bn2binpad(s, want + 32, 32);
-        CHECK_EQ(hsm_ecdsa_der_to_raw(der, (size_t)der_len, 32, raw,
-                                      sizeof raw, &raw_len),
+        CHECK_EQ(hsm_ecdsa_der_to_raw(der, (size_t)der_len, 32, raw, sizeof raw,
+                                      &raw_len),
                  HSM_OK);
         CHECK_EQ(raw_len, 64);
         CHECK_MEM(raw, want, 64);
@@ -504,22 +517,24 @@ static void
 test_ecdsa_der_malformed_rejected(void)
 {
     /* valid base: r = 1, s = 1 */
-    static const uint8_t ok[] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01};
+    static const uint8_t ok[] = {0x30, 0x06, 0x02, 0x01,
+                                 0x01, 0x02, 0x01, 0x01};
     static const struct {
         uint8_t b[12];
         size_t n;
     } bad[] = {
-        {{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01}, 7},        /* truncated */
+        {{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01}, 7}, /* truncated */
         {{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0}, 9}, /* trailing */
-        {{0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, 8},  /* SET tag */
-        {{0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01}, 8},  /* negative r */
-        {{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01}, 9}, /* 00 pad */
-        {{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01}, 8},  /* r = 0 */
+        {{0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, 8},    /* SET tag */
+        {{0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01}, 8}, /* negative r */
+        {{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01},
+         9},                                                   /* 00 pad */
+        {{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01}, 8}, /* r = 0 */
         {{0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, 9}, /* long */
-        {{0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, 8},  /* seq len */
-        {{0x30, 0x06, 0x04, 0x01, 0x01, 0x02, 0x01, 0x01}, 8},  /* OCTET */
-        {{0x30, 0x06, 0x02, 0x00, 0x02, 0x02, 0x01, 0x01}, 8},  /* empty int */
-        {{0x30, 0x03, 0x02, 0x01, 0x01}, 5},                    /* one int */
+        {{0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, 8}, /* seq len */
+        {{0x30, 0x06, 0x04, 0x01, 0x01, 0x02, 0x01, 0x01}, 8}, /* OCTET */
+        {{0x30, 0x06, 0x02, 0x00, 0x02, 0x02, 0x01, 0x01}, 8}, /* empty int */
+        {{0x30, 0x03, 0x02, 0x01, 0x01}, 5},                   /* one int */
     };
     uint8_t raw[64];
     size_t n;
@@ -528,9 +543,9 @@ test_ecdsa_der_malformed_rejected(void)
              HSM_OK);
     CHECK(raw[31] == 1 && raw[63] == 1 && raw[0] == 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_EQ(hsm_ecdsa_der_to_raw(bad[i].b, bad[i].n, 32, raw, sizeof raw,
-                                      &n),
-                 HSM_EMALFORMED);
+        CHECK_EQ(
+            hsm_ecdsa_der_to_raw(bad[i].b, bad[i].n, 32, raw, sizeof raw, &n),
+            HSM_EMALFORMED);
     CHECK_EQ(hsm_ecdsa_der_to_raw(ok, 0, 32, raw, sizeof raw, &n),
              HSM_EMALFORMED);
     /* integer longer than the field */
@@ -541,8 +556,7 @@ test_ecdsa_der_malformed_rejected(void)
     longer[39] = 0x01;
     CHECK_EQ(hsm_ecdsa_der_to_raw(longer, 40, 32, raw, sizeof raw, &n),
              HSM_EMALFORMED);
-    CHECK_EQ(hsm_ecdsa_der_to_raw(ok, sizeof ok, 32, raw, 63, &n),
-             HSM_ETOOBIG);
+    CHECK_EQ(hsm_ecdsa_der_to_raw(ok, sizeof ok, 32, raw, 63, &n), HSM_ETOOBIG);
     /* raw -> der: odd, empty, zero r or s, small output */
     uint8_t zr[64] = {0}, der[80];
     zr[63] = 1;
@@ -573,8 +587,7 @@ test_pem_roundtrip_and_garbage_rejected(void)
     REQUIRE(pem);
     CHECK(strncmp(pem, "-----BEGIN PUBLIC KEY-----\n", 27) == 0);
     CHECK(strstr(pem, "-----END PUBLIC KEY-----\n") != NULL);
-    CHECK_EQ(hsm_pubkey_pem_to_der(pem, strlen(pem), &back, &back_len),
-             HSM_OK);
+    CHECK_EQ(hsm_pubkey_pem_to_der(pem, strlen(pem), &back, &back_len), HSM_OK);
     CHECK(back_len == (size_t)n && memcmp(back, der, back_len) == 0);
     hsm_free(back);
     /* PEM as OpenSSL writes it parses too */
@@ -588,7 +601,8 @@ test_pem_roundtrip_and_garbage_rejected(void)
     BIO_free(bio);
     CHECK_EQ(hsm_pubkey_pem_to_der("hello", 5, &back, &back_len),
              HSM_EMALFORMED);
-    const char *bad = "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n";
+    const char *bad =
+        "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n";
     CHECK_EQ(hsm_pubkey_pem_to_der(bad, strlen(bad), &back, &back_len),
              HSM_EMALFORMED);
     const char *trunc = "-----BEGIN PUBLIC KEY-----\nMFkw\n";
@@ -631,13 +645,14 @@ test_spki_mldsa_roundtrip_and_rejects(void)
         CHECK_EQ(hsm_spki_mldsa_decode(der, der_len, &a, &got, &got_len),
                  HSM_EMALFORMED);
         hsm_free(der);
-        CHECK_EQ(hsm_spki_mldsa_encode(algs[i], pk, lens[i] - 1, &der,
-                                       &der_len),
-                 HSM_EINVAL);
+        CHECK_EQ(
+            hsm_spki_mldsa_encode(algs[i], pk, lens[i] - 1, &der, &der_len),
+            HSM_EINVAL);
     }
 }
 
-/* ---- local signer ---------------------------------------------------------------- */
+/* ---- local signer
+ * ---------------------------------------------------------------- */
 
 static void
 test_local_sign_verify_roundtrip_and_negatives(void)
@@ -649,8 +664,7 @@ test_local_sign_verify_roundtrip_and_negatives(void)
     bool valid = false;
 
     REQUIRE(hsm_signer_new("local", NULL, &s) == HSM_OK);
-    CHECK_EQ(hsm_signer_sign(s, "k1", msg, sizeof msg, &sig, &sig_len),
-             HSM_OK);
+    CHECK_EQ(hsm_signer_sign(s, "k1", msg, sizeof msg, &sig, &sig_len), HSM_OK);
     REQUIRE(sig);
     /* DER ECDSA-Sig-Value */
     uint8_t raw[64];
@@ -664,9 +678,9 @@ test_local_sign_verify_roundtrip_and_negatives(void)
     CHECK_EQ(hsm_signer_public_key(s, "k1", &spki, &spki_len), HSM_OK);
     CHECK(openssl_verify(spki, spki_len, msg, sizeof msg, sig, sig_len));
     /* wrong message */
-    CHECK_EQ(hsm_signer_verify(s, "k1", msg, sizeof msg - 1, sig, sig_len,
-                               &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_signer_verify(s, "k1", msg, sizeof msg - 1, sig, sig_len, &valid),
+        HSM_OK);
     CHECK(!valid);
     /* wrong key */
     CHECK_EQ(hsm_signer_sign(s, "k2", msg, sizeof msg, &sig2, &sig2_len),
@@ -680,21 +694,21 @@ test_local_sign_verify_roundtrip_and_negatives(void)
              HSM_OK);
     CHECK(!valid);
     sig[sig_len - 1] ^= 1;
-    CHECK_EQ(hsm_signer_verify(s, "k1", msg, sizeof msg, sig, sig_len - 1,
-                               &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_signer_verify(s, "k1", msg, sizeof msg, sig, sig_len - 1, &valid),
+        HSM_OK);
     CHECK(!valid);
     CHECK_EQ(hsm_signer_verify(s, "k1", msg, sizeof msg, sig, 0, &valid),
              HSM_OK);
     CHECK(!valid);
-    CHECK_EQ(hsm_signer_verify(s, "k1", msg, sizeof msg, msg, sizeof msg,
-                               &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_signer_verify(s, "k1", msg, sizeof msg, msg, sizeof msg, &valid),
+        HSM_OK);
     CHECK(!valid);
     /* unknown key: an error, and no key gets created */
-    CHECK_EQ(hsm_signer_verify(s, "nokey", msg, sizeof msg, sig, sig_len,
-                               &valid),
-             HSM_ENOTFOUND);
+    CHECK_EQ(
+        hsm_signer_verify(s, "nokey", msg, sizeof msg, sig, sig_len, &valid),
+        HSM_ENOTFOUND);
     CHECK(!valid);
     hsm_free(spki);
     spki = NULL;
@@ -733,8 +747,7 @@ test_local_empty_and_large_messages_roundtrip(void)
              HSM_OK);
     CHECK(!valid);
     hsm_free(sig);
-    CHECK_EQ(hsm_signer_sign(s, "e", big, 1024 * 1024, &sig, &sig_len),
-             HSM_OK);
+    CHECK_EQ(hsm_signer_sign(s, "e", big, 1024 * 1024, &sig, &sig_len), HSM_OK);
     CHECK_EQ(hsm_signer_verify(s, "e", big, 1024 * 1024, sig, sig_len, &valid),
              HSM_OK);
     CHECK(valid);
@@ -775,8 +788,7 @@ test_local_sign_digest_matches_message_sign(void)
              HSM_OK);
     CHECK(!valid);
     hsm_free(sig);
-    CHECK_EQ(hsm_signer_sign_digest(s, "d", d, 31, &sig, &sig_len),
-             HSM_EINVAL);
+    CHECK_EQ(hsm_signer_sign_digest(s, "d", d, 31, &sig, &sig_len), HSM_EINVAL);
     hsm_signer_free(s);
 }
 
@@ -896,7 +908,8 @@ test_local_keys_persist_across_reopen(void)
     hsm_store_free(st);
 }
 
-/* ---- store ----------------------------------------------------------------------- */
+/* ---- store
+ * ----------------------------------------------------------------------- */
 
 static void
 store_checks(hsm_store *st)
@@ -951,7 +964,8 @@ test_store_memory_and_zapdb_behave_alike(void)
     CHECK(open_store(kt_path(kt_tmpdir(), "store-none"), "pw", false) == NULL);
 }
 
-/* ---- vault ------------------------------------------------------------------------- */
+/* ---- vault
+ * ------------------------------------------------------------------------- */
 
 static hsm_password_provider *
 env_provider(const char *var)
@@ -973,8 +987,8 @@ static hsm_share_meta
 sample_meta(void)
 {
     static uint8_t pub[33] = {0x02, 1, 2, 3}, gk[32] = {9, 8, 7};
-    hsm_share_meta m = {HSM_SCHEME_FROST, 2, 2, 3, pub, sizeof pub, gk,
-                        sizeof gk};
+    hsm_share_meta m = {HSM_SCHEME_FROST, 2,  2,        3, pub,
+                        sizeof pub,       gk, sizeof gk};
     return m;
 }
 
@@ -996,13 +1010,16 @@ test_vault_roundtrip_and_metadata(void)
              HSM_OK);
     CHECK_EQ(hsm_vault_load(v, "share-1", &share, &got), HSM_OK);
     REQUIRE(share);
-    CHECK(share->len == sizeof data && memcmp(share->data, data, sizeof data) == 0);
+    CHECK(share->len == sizeof data &&
+          memcmp(share->data, data, sizeof data) == 0);
     CHECK_EQ(got.scheme, HSM_SCHEME_FROST);
     CHECK_EQ(got.party_index, 2);
     CHECK_EQ(got.threshold, 2);
     CHECK_EQ(got.total_parties, 3);
-    CHECK(got.public_share_len == 33 && memcmp(got.public_share, m.public_share, 33) == 0);
-    CHECK(got.group_key_len == 32 && memcmp(got.group_key, m.group_key, 32) == 0);
+    CHECK(got.public_share_len == 33 &&
+          memcmp(got.public_share, m.public_share, 33) == 0);
+    CHECK(got.group_key_len == 32 &&
+          memcmp(got.group_key, m.group_key, 32) == 0);
     hsm_share_meta_clear(&got);
     hsm_secret_free(share);
     CHECK_EQ(hsm_vault_metadata(v, "share-1", &got), HSM_OK);
@@ -1016,12 +1033,15 @@ test_vault_roundtrip_and_metadata(void)
     /* bad inputs */
     hsm_share_meta bad = m;
     bad.threshold = 0;
-    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false), HSM_EINVAL);
+    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false),
+             HSM_EINVAL);
     bad.threshold = 4;
-    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false), HSM_EINVAL);
+    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false),
+             HSM_EINVAL);
     bad = m;
     bad.total_parties = 0;
-    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false), HSM_EINVAL);
+    CHECK_EQ(hsm_vault_store(v, "x", data, sizeof data, &bad, false),
+             HSM_EINVAL);
     CHECK_EQ(hsm_vault_store(v, "x", data, 0, &m, false), HSM_EINVAL);
     CHECK_EQ(hsm_vault_store(v, "bad id", data, 1, &m, false), HSM_EINVAL);
     uint8_t *huge = calloc(1, HSM_VAULT_MAX_SHARE + 1);
@@ -1112,14 +1132,17 @@ test_vault_overwrite_delete_list(void)
     REQUIRE(hsm_store_new_memory(&st) == HSM_OK);
     REQUIRE((p = env_provider("KT_VAULT_PW")) != NULL);
     REQUIRE(hsm_vault_new(st, p, NULL, 0, &v) == HSM_OK);
-    CHECK_EQ(hsm_vault_store(v, "b", (const uint8_t *)"one", 3, &m, false), HSM_OK);
-    CHECK_EQ(hsm_vault_store(v, "a", (const uint8_t *)"two", 3, &m, false), HSM_OK);
+    CHECK_EQ(hsm_vault_store(v, "b", (const uint8_t *)"one", 3, &m, false),
+             HSM_OK);
+    CHECK_EQ(hsm_vault_store(v, "a", (const uint8_t *)"two", 3, &m, false),
+             HSM_OK);
     CHECK_EQ(hsm_vault_store(v, "b", (const uint8_t *)"new", 3, &m, false),
              HSM_EEXIST);
     CHECK_EQ(hsm_vault_load(v, "b", &share, NULL), HSM_OK);
     CHECK(share && memcmp(share->data, "one", 3) == 0);
     hsm_secret_free(share);
-    CHECK_EQ(hsm_vault_store(v, "b", (const uint8_t *)"new", 3, &m, true), HSM_OK);
+    CHECK_EQ(hsm_vault_store(v, "b", (const uint8_t *)"new", 3, &m, true),
+             HSM_OK);
     CHECK_EQ(hsm_vault_load(v, "b", &share, NULL), HSM_OK);
     CHECK(share && memcmp(share->data, "new", 3) == 0);
     hsm_secret_free(share);
@@ -1188,7 +1211,8 @@ test_vault_password_cached_then_refetched_after_ttl(void)
     REQUIRE(hsm_store_new_memory(&st) == HSM_OK);
     REQUIRE(hsm_vault_new(st, p, NULL, 0, &v0) == HSM_OK);
     REQUIRE(hsm_vault_new(st, p, NULL, 1, &v1) == HSM_OK);
-    CHECK_EQ(hsm_vault_store(v0, "s", (const uint8_t *)"x", 1, &m, false), HSM_OK);
+    CHECK_EQ(hsm_vault_store(v0, "s", (const uint8_t *)"x", 1, &m, false),
+             HSM_OK);
     CHECK_EQ(hsm_vault_load(v1, "s", &share, NULL), HSM_OK);
     hsm_secret_free(share);
     share = NULL;
@@ -1235,8 +1259,8 @@ vault_thread(void *p)
         snprintf(id, sizeof id, "t%d-%d", a->idx, i);
         memset(data, a->idx + i, sizeof data);
         if (hsm_vault_store(a->v, id, data, sizeof data, &m, false) == HSM_OK &&
-            hsm_vault_load(a->v, id, &s, NULL) == HSM_OK && s->len == sizeof data &&
-            memcmp(s->data, data, sizeof data) == 0)
+            hsm_vault_load(a->v, id, &s, NULL) == HSM_OK &&
+            s->len == sizeof data && memcmp(s->data, data, sizeof data) == 0)
             a->ok++;
         hsm_secret_free(s);
     }
@@ -1273,7 +1297,8 @@ test_vault_concurrent_threads_consistent(void)
     hsm_store_free(st);
 }
 
-/* ---- backup ----------------------------------------------------------------------- */
+/* ---- backup
+ * ----------------------------------------------------------------------- */
 
 static hsm_vault *
 mem_vault(hsm_store **st, hsm_password_provider *p)
@@ -1302,11 +1327,16 @@ test_backup_restore_roundtrip_format(void)
     setenv("KT_VAULT_PW", "vault-pw", 1);
     REQUIRE((p = env_provider("KT_VAULT_PW")) != NULL);
     REQUIRE((v1 = mem_vault(&st1, p)) && (v2 = mem_vault(&st2, p)));
-    CHECK_EQ(hsm_vault_store(v1, "alpha", (const uint8_t *)"AAAA", 4, &m, false), HSM_OK);
+    CHECK_EQ(
+        hsm_vault_store(v1, "alpha", (const uint8_t *)"AAAA", 4, &m, false),
+        HSM_OK);
     m.party_index = 3;
-    CHECK_EQ(hsm_vault_store(v1, "beta", (const uint8_t *)"BBBBB", 5, &m, false), HSM_OK);
-    CHECK_EQ(hsm_vault_backup(v1, file, (const uint8_t *)"backup-pw", 9, &count),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_vault_store(v1, "beta", (const uint8_t *)"BBBBB", 5, &m, false),
+        HSM_OK);
+    CHECK_EQ(
+        hsm_vault_backup(v1, file, (const uint8_t *)"backup-pw", 9, &count),
+        HSM_OK);
     CHECK_EQ(count, 2);
     REQUIRE(stat(file, &sb) == 0);
     CHECK_EQ(sb.st_mode & 0777, 0600);
@@ -1324,9 +1354,12 @@ test_backup_restore_roundtrip_format(void)
     const char *s_data = json_string_value(json_object_get(o, "data"));
     const char *kid = json_string_value(json_object_get(o, "key_id"));
     REQUIRE(s_salt && s_nonce && s_data && kid);
-    REQUIRE(kc_b64_decode(s_salt, strlen(s_salt), KC_B64_STD, &salt, &salt_len) == 0);
-    REQUIRE(kc_b64_decode(s_nonce, strlen(s_nonce), KC_B64_STD, &nonce, &nonce_len) == 0);
-    REQUIRE(kc_b64_decode(s_data, strlen(s_data), KC_B64_STD, &data, &data_len) == 0);
+    REQUIRE(kc_b64_decode(s_salt, strlen(s_salt), KC_B64_STD, &salt,
+                          &salt_len) == 0);
+    REQUIRE(kc_b64_decode(s_nonce, strlen(s_nonce), KC_B64_STD, &nonce,
+                          &nonce_len) == 0);
+    REQUIRE(kc_b64_decode(s_data, strlen(s_data), KC_B64_STD, &data,
+                          &data_len) == 0);
     CHECK_EQ(salt_len, 32);
     CHECK_EQ(nonce_len, 12);
     CHECK_EQ(strlen(kid), 16);
@@ -1344,7 +1377,8 @@ test_backup_restore_roundtrip_format(void)
     REQUIRE(c && pt && data_len > 16);
     CHECK(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1);
     CHECK(EVP_DecryptUpdate(c, pt, &l1, data, (int)data_len - 16) == 1);
-    CHECK(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, data + data_len - 16) == 1);
+    CHECK(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
+                              data + data_len - 16) == 1);
     CHECK(EVP_DecryptFinal_ex(c, pt + l1, &l2) == 1);
     json_t *list = json_loadb((const char *)pt, (size_t)(l1 + l2), 0, &jerr);
     CHECK(json_is_array(list) && json_array_size(list) == 2);
@@ -1364,11 +1398,13 @@ test_backup_restore_roundtrip_format(void)
     CHECK_EQ(hsm_vault_load(v2, "beta", &share, &got), HSM_OK);
     CHECK(share && share->len == 5 && memcmp(share->data, "BBBBB", 5) == 0);
     CHECK_EQ(got.party_index, 3);
-    CHECK(got.group_key_len == 32 && memcmp(got.group_key, m.group_key, 32) == 0);
+    CHECK(got.group_key_len == 32 &&
+          memcmp(got.group_key, m.group_key, 32) == 0);
     hsm_share_meta_clear(&got);
     hsm_secret_free(share);
     /* existing ids: refused unless overwrite, and nothing changes */
-    CHECK_EQ(hsm_vault_store(v2, "alpha", (const uint8_t *)"ZZ", 2, &m, true), HSM_OK);
+    CHECK_EQ(hsm_vault_store(v2, "alpha", (const uint8_t *)"ZZ", 2, &m, true),
+             HSM_OK);
     CHECK_EQ(hsm_vault_restore(v2, file, (const uint8_t *)"backup-pw", 9, false,
                                &count),
              HSM_EEXIST);
@@ -1403,11 +1439,13 @@ test_backup_wrong_password_and_corruption_detected(void)
     setenv("KT_VAULT_PW", "vault-pw", 1);
     REQUIRE((p = env_provider("KT_VAULT_PW")) != NULL);
     REQUIRE((v1 = mem_vault(&st1, p)) && (v2 = mem_vault(&st2, p)));
-    CHECK_EQ(hsm_vault_store(v1, "only", (const uint8_t *)"X", 1, &m, false), HSM_OK);
+    CHECK_EQ(hsm_vault_store(v1, "only", (const uint8_t *)"X", 1, &m, false),
+             HSM_OK);
     /* NULL password: the vault's own */
     CHECK_EQ(hsm_vault_backup(v1, file, NULL, 0, &count), HSM_OK);
-    CHECK_EQ(hsm_vault_restore(v2, file, (const uint8_t *)"nope", 4, false, &count),
-             HSM_EAUTH);
+    CHECK_EQ(
+        hsm_vault_restore(v2, file, (const uint8_t *)"nope", 4, false, &count),
+        HSM_EAUTH);
     CHECK(strstr(hsm_vault_last_error(v2), "wrong backup password") != NULL);
     CHECK_EQ(hsm_vault_restore(v2, file, NULL, 0, false, &count), HSM_OK);
     CHECK_EQ(count, 1);
@@ -1421,7 +1459,8 @@ test_backup_wrong_password_and_corruption_detected(void)
     char *s_data = strdup(json_string_value(json_object_get(o, "data")));
     uint8_t *data = NULL;
     size_t data_len = 0;
-    REQUIRE(kc_b64_decode(s_data, strlen(s_data), KC_B64_STD, &data, &data_len) == 0);
+    REQUIRE(kc_b64_decode(s_data, strlen(s_data), KC_B64_STD, &data,
+                          &data_len) == 0);
     data[3] ^= 0x40;
     char *b = kc_b64_encode(data, data_len, KC_B64_STD);
     json_object_set_new(o, "data", json_string(b));
@@ -1443,12 +1482,15 @@ test_backup_wrong_password_and_corruption_detected(void)
     json_decref(o);
     /* truncated, empty, not JSON, wrong version, missing */
     REQUIRE(kt_write_file(bad, text, len / 2, 0600) == 0);
-    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count), HSM_EMALFORMED);
+    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count),
+             HSM_EMALFORMED);
     REQUIRE(kt_write_file(bad, "", 0, 0600) == 0);
-    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count), HSM_EMALFORMED);
+    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count),
+             HSM_EMALFORMED);
     const char *v2txt = "{\"version\":2}";
     REQUIRE(kt_write_file(bad, v2txt, strlen(v2txt), 0600) == 0);
-    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count), HSM_EMALFORMED);
+    CHECK_EQ(hsm_vault_restore(v2, bad, NULL, 0, false, &count),
+             HSM_EMALFORMED);
     CHECK_EQ(hsm_vault_restore(v2, kt_path(kt_tmpdir(), "no-such"), NULL, 0,
                                false, &count),
              HSM_ENOTFOUND);
@@ -1470,27 +1512,37 @@ test_backup_list_parser_rejects_bad_entries(void)
     hsm_backup_item *its = NULL;
     size_t n = 0;
     static const char *const bad[] = {
-        "{}", "[1]", "[{}]",
+        "{}",
+        "[1]",
+        "[{}]",
         "[{\"key_id\":\"a b\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"QQ==\"}]",
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"}]",
         "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":2,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"QQ==\"}]",
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"}]",
         "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"\"}]",
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"\"}]",
         "[{\"key_id\":\"a\",\"scheme\":-1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"QQ==\"}]",
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"}]",
     };
     const char *good =
         "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"AQI=\",\"share\":\"QQ==\"}]";
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"AQI=\","
+        "\"share\":\"QQ==\"}]";
     const char *dup =
         "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"QQ==\"},"
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"},"
         "{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
-        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\",\"share\":\"QQ==\"}]";
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"}]";
 
-    CHECK_EQ(hsm_backup_list_parse((const uint8_t *)good, strlen(good), &its, &n),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_backup_list_parse((const uint8_t *)good, strlen(good), &its, &n),
+        HSM_OK);
     CHECK(n == 1 && its[0].share->len == 1 && its[0].share->data[0] == 'A');
     CHECK(its && its[0].meta.group_key_len == 2);
     hsm_backup_items_free(its, n);
@@ -1502,7 +1554,8 @@ test_backup_list_parser_rejects_bad_entries(void)
              HSM_EMALFORMED);
 }
 
-/* ---- scrypt known answers (RFC 7914 section 12) ---------------------------------------- */
+/* ---- scrypt known answers (RFC 7914 section 12)
+ * ---------------------------------------- */
 
 static void
 test_scrypt_rfc7914_vectors_match(void)
@@ -1528,8 +1581,8 @@ test_scrypt_rfc7914_vectors_match(void)
         uint64_t p = (uint64_t)json_integer_value(json_object_get(c, "p"));
         size_t dk_len = (size_t)json_integer_value(json_object_get(c, "dkLen"));
         size_t want_len = 0;
-        uint8_t *want = kt_unhex(json_string_value(json_object_get(c, "DK")),
-                                 &want_len);
+        uint8_t *want =
+            kt_unhex(json_string_value(json_object_get(c, "DK")), &want_len);
         uint8_t got[64];
         REQUIRE(P && S && want && dk_len == want_len && dk_len <= sizeof got);
         if (N >= 1048576 && !slow) { /* 1 GiB: opt-in with KMS_SLOW_TESTS */
@@ -1564,9 +1617,10 @@ test_scrypt_rfc7914_vectors_match(void)
     json_decref(root);
 }
 
-/* ---- a toy threshold scheme (test only) -------------------------------------------------
- * share = "TOY1" | party u32 | t u32 | n u32 | secret[32]; the signature
- * share is HMAC-SHA256(secret, nonce || msg || commitments). */
+/* ---- a toy threshold scheme (test only)
+ * ------------------------------------------------- share = "TOY1" | party u32
+ * | t u32 | n u32 | secret[32]; the signature share is HMAC-SHA256(secret,
+ * nonce || msg || commitments). */
 
 typedef struct {
     uint32_t party;
@@ -1612,7 +1666,8 @@ toy_nonce(void *self, const uint8_t *session, size_t session_len,
     *commitment = malloc(32);
     if (!*commitment)
         return HSM_ENOMEM;
-    EVP_Digest(t->nonce, sizeof t->nonce, *commitment, NULL, EVP_sha256(), NULL);
+    EVP_Digest(t->nonce, sizeof t->nonce, *commitment, NULL, EVP_sha256(),
+               NULL);
     *commitment_len = 32;
     return HSM_OK;
 }
@@ -1705,7 +1760,10 @@ toy_new_signer(const uint8_t *share, size_t len, const hsm_share_meta *meta,
 }
 
 static const hsm_threshold_scheme toy_scheme = {
-    "toy", 99, toy_parse, toy_new_signer,
+    "toy",
+    99,
+    toy_parse,
+    toy_new_signer,
 };
 
 static void
@@ -1721,7 +1779,9 @@ toy_share(uint8_t out[48], uint32_t party, uint32_t t, uint32_t n)
         out[16 + i] = (uint8_t)(party * 31 + i);
 }
 
-/* ---- attestation ----------------------------------------------------------------------------- */
+/* ---- attestation
+ * -----------------------------------------------------------------------------
+ */
 
 static void
 test_attest_wire_roundtrip_and_rejects(void)
@@ -1736,19 +1796,25 @@ test_attest_wire_roundtrip_and_rejects(void)
              HSM_OK);
     CHECK_EQ(wire_len, 12);
     CHECK(wire[0] == 0 && wire[1] == 0 && wire[2] == 0 && wire[3] == 5);
-    CHECK_EQ(hsm_attested_share_parse(wire, wire_len, &s, &sl, &a, &al), HSM_OK);
+    CHECK_EQ(hsm_attested_share_parse(wire, wire_len, &s, &sl, &a, &al),
+             HSM_OK);
     CHECK(sl == 5 && memcmp(s, "share", 5) == 0);
     CHECK(al == 3 && memcmp(a, "att", 3) == 0);
     /* shorter than 5, truncated share, empty attestation, empty share */
     for (size_t n = 0; n < 5; n++)
-        CHECK_EQ(hsm_attested_share_parse(wire, n, &s, &sl, &a, &al), HSM_EMALFORMED);
-    CHECK_EQ(hsm_attested_share_parse(wire, 9, &s, &sl, &a, &al), HSM_EMALFORMED);
+        CHECK_EQ(hsm_attested_share_parse(wire, n, &s, &sl, &a, &al),
+                 HSM_EMALFORMED);
+    CHECK_EQ(hsm_attested_share_parse(wire, 9, &s, &sl, &a, &al),
+             HSM_EMALFORMED);
     uint8_t noatt[9] = {0, 0, 0, 5, 's', 'h', 'a', 'r', 'e'};
-    CHECK_EQ(hsm_attested_share_parse(noatt, 9, &s, &sl, &a, &al), HSM_EMALFORMED);
+    CHECK_EQ(hsm_attested_share_parse(noatt, 9, &s, &sl, &a, &al),
+             HSM_EMALFORMED);
     uint8_t huge[8] = {0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4};
-    CHECK_EQ(hsm_attested_share_parse(huge, 8, &s, &sl, &a, &al), HSM_EMALFORMED);
+    CHECK_EQ(hsm_attested_share_parse(huge, 8, &s, &sl, &a, &al),
+             HSM_EMALFORMED);
     uint8_t zero[6] = {0, 0, 0, 0, 1, 2};
-    CHECK_EQ(hsm_attested_share_parse(zero, 6, &s, &sl, &a, &al), HSM_EMALFORMED);
+    CHECK_EQ(hsm_attested_share_parse(zero, 6, &s, &sl, &a, &al),
+             HSM_EMALFORMED);
     CHECK_EQ(hsm_attested_share_encode((const uint8_t *)"s", 1, NULL, 0, &wire,
                                        &wire_len),
              HSM_EINVAL);
@@ -1785,8 +1851,9 @@ test_attest_signer_roundtrip_and_wrong_key(void)
     CHECK(rd32(wire) == 32);
     CHECK_EQ(hsm_attesting_signer_verify(as, wire, wire_len, &valid), HSM_OK);
     CHECK(valid);
-    CHECK_EQ(hsm_attested_share_verify(hsm, "attest-key", wire, wire_len, &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_attested_share_verify(hsm, "attest-key", wire, wire_len, &valid),
+        HSM_OK);
     CHECK(valid);
     /* the attestation is a local-signer signature over the share bytes */
     CHECK_EQ(hsm_signer_verify(hsm, "attest-key", wire + 4, 32, wire + 36,
@@ -1799,8 +1866,9 @@ test_attest_signer_roundtrip_and_wrong_key(void)
     REQUIRE(hsm_signer_sign(hsm, "other-key", (const uint8_t *)"x", 1, &tmp,
                             &tmp_len) == HSM_OK);
     hsm_free(tmp);
-    CHECK_EQ(hsm_attested_share_verify(hsm, "other-key", wire, wire_len, &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_attested_share_verify(hsm, "other-key", wire, wire_len, &valid),
+        HSM_OK);
     CHECK(!valid);
     /* tampered share byte or attestation */
     wire[5] ^= 1;
@@ -1820,10 +1888,9 @@ test_attest_signer_roundtrip_and_wrong_key(void)
     /* the nonce was consumed: signing the same session again fails */
     hsm_free(wire);
     wire = NULL;
-    CHECK(hsm_attesting_signer_sign_share(as, (const uint8_t *)"sess", 4,
-                                          (const uint8_t *)"msg", 3, commit,
-                                          commit_len, &wire,
-                                          &wire_len) != HSM_OK);
+    CHECK(hsm_attesting_signer_sign_share(
+              as, (const uint8_t *)"sess", 4, (const uint8_t *)"msg", 3, commit,
+              commit_len, &wire, &wire_len) != HSM_OK);
     CHECK(wire == NULL);
     hsm_free(commit);
     hsm_free(pub);
@@ -1832,7 +1899,8 @@ test_attest_signer_roundtrip_and_wrong_key(void)
     hsm_signer_free(hsm);
 }
 
-/* ---- threshold manager ---------------------------------------------------------------------- */
+/* ---- threshold manager
+ * ---------------------------------------------------------------------- */
 
 static void
 test_threshold_manager_lifecycle(void)
@@ -1853,22 +1921,27 @@ test_threshold_manager_lifecycle(void)
 
     setenv("KT_TM_PW", "tm-vault-pw", 1);
     REQUIRE(c && st);
-    REQUIRE(hsm_threshold_manager_new(c, st, &m, detail, sizeof detail) == HSM_OK);
+    REQUIRE(hsm_threshold_manager_new(c, st, &m, detail, sizeof detail) ==
+            HSM_OK);
     toy_share(sh, 1, 2, 3);
     /* before registration the scheme is unknown */
-    CHECK_EQ(hsm_threshold_manager_import(m, "wallet", "toy", sh, sizeof sh, false),
-             HSM_EUNKNOWN);
+    CHECK_EQ(
+        hsm_threshold_manager_import(m, "wallet", "toy", sh, sizeof sh, false),
+        HSM_EUNKNOWN);
     CHECK_EQ(hsm_threshold_manager_register(m, &toy_scheme), HSM_OK);
     CHECK_EQ(hsm_threshold_manager_register(m, &toy_scheme), HSM_EEXIST);
-    CHECK_EQ(hsm_threshold_manager_import(m, "wallet", "TOY", sh, sizeof sh, false),
-             HSM_OK);
-    CHECK_EQ(hsm_threshold_manager_import(m, "wallet", "toy", sh, sizeof sh, false),
-             HSM_EEXIST);
+    CHECK_EQ(
+        hsm_threshold_manager_import(m, "wallet", "TOY", sh, sizeof sh, false),
+        HSM_OK);
+    CHECK_EQ(
+        hsm_threshold_manager_import(m, "wallet", "toy", sh, sizeof sh, false),
+        HSM_EEXIST);
     CHECK_EQ(hsm_threshold_manager_import(m, "junk", "toy", sh, 47, false),
              HSM_EMALFORMED);
     /* the vault holds it with the scheme's metadata */
-    CHECK_EQ(hsm_vault_metadata(hsm_threshold_manager_vault(m), "wallet", &meta),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_vault_metadata(hsm_threshold_manager_vault(m), "wallet", &meta),
+        HSM_OK);
     CHECK_EQ(meta.scheme, 99);
     CHECK_EQ(meta.threshold, 2);
     CHECK_EQ(meta.total_parties, 3);
@@ -1876,17 +1949,19 @@ test_threshold_manager_lifecycle(void)
     CHECK_EQ(hsm_threshold_manager_signer(m, "wallet", &as), HSM_OK);
     REQUIRE(as);
     CHECK_EQ(hsm_attesting_signer_party_index(as), 1);
-    CHECK_EQ(hsm_attesting_signer_nonce_gen(as, (const uint8_t *)"s1", 2, &commit,
-                                            &commit_len),
+    CHECK_EQ(hsm_attesting_signer_nonce_gen(as, (const uint8_t *)"s1", 2,
+                                            &commit, &commit_len),
              HSM_OK);
     CHECK_EQ(hsm_attesting_signer_sign_share(as, (const uint8_t *)"s1", 2,
                                              (const uint8_t *)"pay", 3, commit,
                                              commit_len, &wire, &wire_len),
              HSM_OK);
-    CHECK_EQ(hsm_threshold_manager_verify_share(m, wire, wire_len, &valid), HSM_OK);
+    CHECK_EQ(hsm_threshold_manager_verify_share(m, wire, wire_len, &valid),
+             HSM_OK);
     CHECK(valid);
     wire[6] ^= 1;
-    CHECK_EQ(hsm_threshold_manager_verify_share(m, wire, wire_len, &valid), HSM_OK);
+    CHECK_EQ(hsm_threshold_manager_verify_share(m, wire, wire_len, &valid),
+             HSM_OK);
     CHECK(!valid);
     hsm_free(wire);
     hsm_free(commit);
@@ -1898,7 +1973,8 @@ test_threshold_manager_lifecycle(void)
     hsm_store_free(st);
     st = open_store(dir, "pw", false);
     REQUIRE(st);
-    REQUIRE(hsm_threshold_manager_new(c, st, &m, detail, sizeof detail) == HSM_OK);
+    REQUIRE(hsm_threshold_manager_new(c, st, &m, detail, sizeof detail) ==
+            HSM_OK);
     CHECK_EQ(hsm_threshold_manager_signer(m, "wallet", &as), HSM_EUNKNOWN);
     CHECK_EQ(hsm_threshold_manager_register(m, &toy_scheme), HSM_OK);
     CHECK_EQ(hsm_threshold_manager_signer(m, "wallet", &as), HSM_OK);
@@ -1921,16 +1997,18 @@ test_threshold_manager_lifecycle(void)
     hsm_config_free(c);
 }
 
-/* ---- manager --------------------------------------------------------------------------------- */
+/* ---- manager
+ * ---------------------------------------------------------------------------------
+ */
 
 static void
 test_manager_password_sign_verify_and_config_untouched(void)
 {
     const char *pwf = kt_path(kt_tmpdir(), "mgr-pw");
     char kv1[600];
-    const char *kv[] = {"password_provider= FILE ", kv1, "signer=local",
-                        "signer_key_id=mk", "signer.key_id=ignored-by-mgr",
-                        NULL};
+    const char *kv[] = {
+        "password_provider= FILE ",     kv1, "signer=local", "signer_key_id=mk",
+        "signer.key_id=ignored-by-mgr", NULL};
     hsm_config *c;
     hsm_manager *m = NULL;
     hsm_secret *pw = NULL;
@@ -1952,17 +2030,20 @@ test_manager_password_sign_verify_and_config_untouched(void)
     CHECK_EQ(hsm_manager_get_password(m, &pw), HSM_OK);
     CHECK(pw && pw->len == 10 && memcmp(pw->data, "mgr-secret", 10) == 0);
     hsm_secret_free(pw);
-    CHECK_EQ(hsm_manager_sign(m, (const uint8_t *)"hi", 2, &sig, &sig_len), HSM_OK);
-    CHECK_EQ(hsm_manager_verify(m, (const uint8_t *)"hi", 2, sig, sig_len, &valid),
+    CHECK_EQ(hsm_manager_sign(m, (const uint8_t *)"hi", 2, &sig, &sig_len),
              HSM_OK);
+    CHECK_EQ(
+        hsm_manager_verify(m, (const uint8_t *)"hi", 2, sig, sig_len, &valid),
+        HSM_OK);
     CHECK(valid);
     /* signed with signer_key_id "mk" */
     CHECK_EQ(hsm_manager_verify_with_key(m, "mk", (const uint8_t *)"hi", 2, sig,
                                          sig_len, &valid),
              HSM_OK);
     CHECK(valid);
-    CHECK_EQ(hsm_manager_verify_with_key(m, "ignored-by-mgr", (const uint8_t *)"hi",
-                                         2, sig, sig_len, &valid),
+    CHECK_EQ(hsm_manager_verify_with_key(m, "ignored-by-mgr",
+                                         (const uint8_t *)"hi", 2, sig, sig_len,
+                                         &valid),
              HSM_ENOTFOUND);
     hsm_free(sig);
     CHECK_EQ(hsm_manager_sign_with_key(m, "k2", (const uint8_t *)"x", 1, &sig,
@@ -1972,8 +2053,9 @@ test_manager_password_sign_verify_and_config_untouched(void)
                                          sig_len, &valid),
              HSM_OK);
     CHECK(valid);
-    CHECK_EQ(hsm_manager_verify(m, (const uint8_t *)"x", 1, sig, sig_len, &valid),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_manager_verify(m, (const uint8_t *)"x", 1, sig, sig_len, &valid),
+        HSM_OK);
     CHECK(!valid);
     hsm_free(sig);
     hsm_manager_free(m);

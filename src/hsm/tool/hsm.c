@@ -83,10 +83,11 @@ typedef struct {
     const char *help;
 } command;
 
-/* ---- messages and exit codes ------------------------------------------------ */
+/* ---- messages and exit codes ------------------------------------------------
+ */
 
-static void
-fail_msg(const opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_msg(const opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 fail_msg(const opts *o, const char *fmt, ...)
@@ -128,7 +129,8 @@ fail(const opts *o, hsm_err rc, const char *detail)
     return exit_code(rc);
 }
 
-/* ---- input and output -------------------------------------------------------- */
+/* ---- input and output
+ * -------------------------------------------------------- */
 
 static int
 read_input(const opts *o, const char *path, bool secure, size_t max,
@@ -180,14 +182,17 @@ static int
 refuse_tty(const opts *o, const char *what)
 {
     if ((!o->out || strcmp(o->out, "-") == 0) && isatty(STDOUT_FILENO)) {
-        fail_msg(o, "refusing to print %s to a terminal (redirect or use "
-                    "--out)", what);
+        fail_msg(o,
+                 "refusing to print %s to a terminal (redirect or use "
+                 "--out)",
+                 what);
         return 1;
     }
     return 0;
 }
 
-/* ---- store ------------------------------------------------------------------ */
+/* ---- store ------------------------------------------------------------------
+ */
 
 /* Open (creating) the ZapDB store of --store, or none. Its password comes
  * from --password-file, else HSM_STORE_PASSWORD, else a terminal prompt. */
@@ -207,8 +212,9 @@ open_store(const opts *o, hsm_store **st)
     case KC_PW_OK:
         break;
     case KC_PW_EPERM:
-        fail_msg(o, "password file %s has mode %04o; it must not be readable "
-                    "by group or others (chmod 600)",
+        fail_msg(o,
+                 "password file %s has mode %04o; it must not be readable "
+                 "by group or others (chmod 600)",
                  o->password_file, (unsigned)err & 07777u);
         return 1;
     case KC_PW_EIO:
@@ -234,7 +240,8 @@ open_store(const opts *o, hsm_store **st)
     return 0;
 }
 
-/* ---- signers ----------------------------------------------------------------- */
+/* ---- signers
+ * ----------------------------------------------------------------- */
 
 static int
 make_signer(const opts *o, hsm_store **st, hsm_signer **s)
@@ -252,8 +259,9 @@ make_signer(const opts *o, hsm_store **st, hsm_signer **s)
         return fail(o, rc, detail);
     if (!*st && (strcmp(hsm_signer_provider(*s), "local") == 0 ||
                  strcmp(hsm_signer_provider(*s), "mldsa") == 0))
-        fprintf(stderr, "hsm: %s: warning: no --store, the key lives only "
-                        "in this process\n",
+        fprintf(stderr,
+                "hsm: %s: warning: no --store, the key lives only "
+                "in this process\n",
                 o->cmd);
     return 0;
 }
@@ -355,7 +363,8 @@ out:
     return ec;
 }
 
-/* ---- passwords ---------------------------------------------------------------- */
+/* ---- passwords
+ * ---------------------------------------------------------------- */
 
 static int
 make_password(const opts *o, hsm_password_provider **p)
@@ -390,7 +399,8 @@ cmd_password(opts *o)
     return ec;
 }
 
-/* ---- vault ---------------------------------------------------------------------- */
+/* ---- vault
+ * ---------------------------------------------------------------------- */
 
 typedef struct {
     hsm_store *st;
@@ -592,8 +602,9 @@ backup_password(const opts *o, char **pw, size_t *pw_len)
     case KC_PW_OK:
         return 0;
     case KC_PW_EPERM:
-        fail_msg(o, "password file %s has mode %04o; it must not be readable "
-                    "by group or others (chmod 600)",
+        fail_msg(o,
+                 "password file %s has mode %04o; it must not be readable "
+                 "by group or others (chmod 600)",
                  o->backup_pw_file, (unsigned)err & 07777u);
         return 1;
     case KC_PW_EMPTY:
@@ -648,7 +659,8 @@ cmd_vault_restore(opts *o)
     return cmd_vault_backup_restore(o, true);
 }
 
-/* ---- command tables ------------------------------------------------------------------ */
+/* ---- command tables
+ * ------------------------------------------------------------------ */
 
 static const command commands[] = {
     {"sign", cmd_sign, O_COMMON | O_IN | O_OUT, 0,
@@ -689,7 +701,7 @@ static const command vault_commands[] = {
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
-#define NVAULT (sizeof vault_commands / sizeof vault_commands[0])
+#define NVAULT    (sizeof vault_commands / sizeof vault_commands[0])
 
 static void
 print_common_help(FILE *f)
@@ -732,9 +744,25 @@ print_usage(FILE *f)
 }
 
 enum {
-    L_PROVIDER = 256, L_KEYID, L_CONFIG, L_STORE, L_PWFILE, L_IN, L_OUT,
-    L_SIG, L_SCHEME, L_PARTY, L_THRESHOLD, L_TOTAL, L_PUB, L_GK,
-    L_OVERWRITE, L_BACKUP_PW, L_KDF_OPS, L_KDF_MEM, L_HELP,
+    L_PROVIDER = 256,
+    L_KEYID,
+    L_CONFIG,
+    L_STORE,
+    L_PWFILE,
+    L_IN,
+    L_OUT,
+    L_SIG,
+    L_SCHEME,
+    L_PARTY,
+    L_THRESHOLD,
+    L_TOTAL,
+    L_PUB,
+    L_GK,
+    L_OVERWRITE,
+    L_BACKUP_PW,
+    L_KDF_OPS,
+    L_KDF_MEM,
+    L_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -802,16 +830,24 @@ static int
 set_opt(opts *o, int c, const char *arg)
 {
     switch (c) {
-    case L_PROVIDER: o->provider = arg; break;
-    case L_KEYID: o->key_id = arg; break;
+    case L_PROVIDER:
+        o->provider = arg;
+        break;
+    case L_KEYID:
+        o->key_id = arg;
+        break;
     case L_CONFIG:
         if (hsm_config_set_kv(o->config, arg) != HSM_OK) {
             fail_msg(o, "--config wants KEY=VALUE");
             return EXIT_USAGE;
         }
         break;
-    case L_STORE: o->store_dir = arg; break;
-    case L_PWFILE: o->password_file = arg; break;
+    case L_STORE:
+        o->store_dir = arg;
+        break;
+    case L_PWFILE:
+        o->password_file = arg;
+        break;
     case L_KDF_OPS:
     case L_KDF_MEM:
         if (kc_parse_u64(arg, c == L_KDF_OPS ? &o->kdf_ops : &o->kdf_mem)) {
@@ -819,17 +855,39 @@ set_opt(opts *o, int c, const char *arg)
             return EXIT_USAGE;
         }
         break;
-    case L_IN: o->in = arg; break;
-    case L_OUT: o->out = arg; break;
-    case L_SIG: o->signature = arg; break;
-    case L_SCHEME: o->scheme = arg; break;
-    case L_PARTY: o->party_index = arg; break;
-    case L_THRESHOLD: o->threshold = arg; break;
-    case L_TOTAL: o->total = arg; break;
-    case L_PUB: o->public_share = arg; break;
-    case L_GK: o->group_key = arg; break;
-    case L_OVERWRITE: o->overwrite = true; break;
-    case L_BACKUP_PW: o->backup_pw_file = arg; break;
+    case L_IN:
+        o->in = arg;
+        break;
+    case L_OUT:
+        o->out = arg;
+        break;
+    case L_SIG:
+        o->signature = arg;
+        break;
+    case L_SCHEME:
+        o->scheme = arg;
+        break;
+    case L_PARTY:
+        o->party_index = arg;
+        break;
+    case L_THRESHOLD:
+        o->threshold = arg;
+        break;
+    case L_TOTAL:
+        o->total = arg;
+        break;
+    case L_PUB:
+        o->public_share = arg;
+        break;
+    case L_GK:
+        o->group_key = arg;
+        break;
+    case L_OVERWRITE:
+        o->overwrite = true;
+        break;
+    case L_BACKUP_PW:
+        o->backup_pw_file = arg;
+        break;
     default:
         return EXIT_USAGE;
     }
@@ -861,8 +919,9 @@ run(const command *cmd, const char *label, int argc, char **argv)
                 fail_msg(&o, "unknown option '%s' (see hsm %s --help)",
                          argv[optind - 1], label);
             else
-                fail_msg(&o, "option '--%s' does not apply here (see hsm %s "
-                             "--help)",
+                fail_msg(&o,
+                         "option '--%s' does not apply here (see hsm %s "
+                         "--help)",
                          long_opts[li].name, label);
             ec = EXIT_USAGE;
             goto out;
@@ -921,8 +980,9 @@ main(int argc, char **argv)
         }
         cmd = find(vault_commands, NVAULT, argv[2]);
         if (!cmd) {
-            fprintf(stderr, "hsm: vault: unknown command '%s' (see hsm "
-                            "--help)\n",
+            fprintf(stderr,
+                    "hsm: vault: unknown command '%s' (see hsm "
+                    "--help)\n",
                     argv[2]);
             return EXIT_USAGE;
         }
