@@ -1431,7 +1431,7 @@ test_pkcs11_cli_keygen_then_list_shows_key(void)
 }
 
 static void
-test_pkcs11_cli_bad_usage_exit_2(void)
+test_pkcs11_cli_errors_tool_exit_codes(void)
 {
     char cfg_module[512], pinf[512];
     const char *out = kt_path(g_dir, "cli.out");
@@ -1463,7 +1463,12 @@ test_pkcs11_cli_bad_usage_exit_2(void)
     CHECK(run_cli(badcfg, (int)KT_COUNT(badcfg), NULL, out) == 2);
     snprintf(pinf, sizeof pinf, "pin_key_id=%s",
              pin_file("pin-wrong.txt", "0000", 0600));
-    CHECK(run_cli(wrongpin, (int)KT_COUNT(wrongpin), NULL, out) == 1);
+    /* The hsm tool's exit codes: 4 wrong PIN, 3 not found. */
+    CHECK(run_cli(wrongpin, (int)KT_COUNT(wrongpin), NULL, out) == 4);
+    wrongpin[5] = "token_label=absent";
+    snprintf(pinf, sizeof pinf, "pin_key_id=%s",
+             pin_file("pin.txt", PIN, 0600));
+    CHECK(run_cli(wrongpin, (int)KT_COUNT(wrongpin), NULL, out) == 3);
 }
 
 static void
@@ -1536,7 +1541,7 @@ static const kt_case cases[] = {
     KT_CASE(test_pkcs11_password_tampered_blob_ecorrupt),
     KT_CASE(test_pkcs11_password_aes_gcm_unwrap_roundtrip),
     KT_CASE(test_pkcs11_cli_keygen_then_list_shows_key),
-    KT_CASE(test_pkcs11_cli_bad_usage_exit_2),
+    KT_CASE(test_pkcs11_cli_errors_tool_exit_codes),
     KT_CASE(test_pkcs11_cli_wrap_then_provider_unwraps),
 };
 

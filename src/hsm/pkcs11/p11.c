@@ -378,6 +378,19 @@ padded_eq(const unsigned char *field, size_t field_len, const char *want)
     return true;
 }
 
+/* "label \"x\"", "serial \"y\"" or both, for messages. */
+static const char *
+token_what(const p11_token *t, char *buf, size_t cap)
+{
+    if (t->label[0] && t->serial[0])
+        snprintf(buf, cap, "label \"%s\" serial \"%s\"", t->label, t->serial);
+    else if (t->label[0])
+        snprintf(buf, cap, "label \"%s\"", t->label);
+    else
+        snprintf(buf, cap, "serial \"%s\"", t->serial);
+    return buf;
+}
+
 /* Find the slot whose token matches the selectors (called with t->mu held
  * or before the token is shared). */
 static ck_rv_t
@@ -385,6 +398,7 @@ token_find_slot(p11_token *t, ck_slot_id_t *slot, p11_diag *d)
 {
     ck_slot_id_t *slots = NULL;
     unsigned long n = 0, found = 0;
+    char what[80];
     ck_rv_t rv;
 
     rv = t->f->C_GetSlotList(CK_TRUE, NULL, &n);
@@ -416,8 +430,8 @@ token_find_slot(p11_token *t, ck_slot_id_t *slot, p11_diag *d)
             *slot = slots[i];
     }
     if (found == 0)
-        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_NOT_FOUND,
-                      "label \"%s\" serial \"%s\"", t->label, t->serial);
+        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_NOT_FOUND, "%s",
+                      token_what(t, what, sizeof what));
     else if (found > 1)
         rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_AMBIGUOUS, "label \"%s\"",
                       t->label);

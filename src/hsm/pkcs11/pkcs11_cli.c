@@ -11,9 +11,12 @@
 #include "pkcs11_cli.h"
 #include "pkcs11_int.h"
 
-#define CLI_OK    0
-#define CLI_FAIL  1
-#define CLI_USAGE 2
+#define CLI_OK       0
+#define CLI_FAIL     1
+#define CLI_USAGE    2
+#define CLI_NOTFOUND 3
+#define CLI_AUTH     4
+#define CLI_CORRUPT  5
 
 typedef struct {
     const char *type, *label, *id, *usage, *key;
@@ -33,7 +36,7 @@ static int
 usage(const char *why)
 {
     if (why)
-        fprintf(stderr, "hsm pkcs11: %s\n", why);
+        fprintf(stderr, "hsm: pkcs11: %s\n", why);
     fputs(usage_text, stderr);
     return CLI_USAGE;
 }
@@ -63,7 +66,7 @@ parse_opts(int argc, char **argv, cli_opts *o, hsm_config *cfg)
         else if (strcmp(a, "--key") == 0)
             dst = &o->key;
         if (!dst || !v) {
-            fprintf(stderr, "hsm pkcs11: bad option %.64s\n", a);
+            fprintf(stderr, "hsm: pkcs11: bad option %.64s\n", a);
             return usage(NULL);
         }
         *dst = v;
@@ -72,18 +75,40 @@ parse_opts(int argc, char **argv, cli_opts *o, hsm_config *cfg)
     return CLI_OK;
 }
 
+/* The hsm tool's exit codes (src/hsm/tool/hsm.c): 0 ok, 1 error,
+ * 2 usage, 3 not found, 4 wrong password/PIN, 5 corrupt/tampered. */
 static int
-fail(hsm_diag *diag, hsm_err rc)
+exit_code(hsm_err rc)
 {
-    char msg[HSM_DETAIL_MAX];
+    switch (rc) {
+    case HSM_OK:
+        return CLI_OK;
+    case HSM_ENOTFOUND:
+        return CLI_NOTFOUND;
+    case HSM_EAUTH:
+        return CLI_AUTH;
+    case HSM_ECORRUPT:
+        return CLI_CORRUPT;
+    default:
+        return CLI_FAIL;
+    }
+}
 
-    hsm_diag_get(diag, msg, sizeof msg);
-    /* Provider messages already start with "pkcs11: ". */
+/* One line on stderr, "hsm: pkcs11 <cmd>: <what>" like the tool's own. */
+static int
+report(const char *cmd, hsm_err rc, const char *msg)
+{
     if (strncmp(msg, "pkcs11: ", 8) == 0)
-        fprintf(stderr, "hsm %s\n", msg);
-    else
-        fprintf(stderr, "hsm pkcs11: %s\n", msg[0] ? msg : hsm_strerror(rc));
-    return CLI_FAIL;
+        msg += 8;
+    fprintf(stderr, "hsm: pkcs11 %s: %s\n", cmd,
+            msg[0] ? msg : hsm_strerror(rc));
+    return exit_code(rc);
+}
+
+static int
+report_p11(const char *cmd, ck_rv_t rv, const p11_diag *d)
+{
+    return report(cmd, p11_hsm_err(rv), d->msg);
 }
 
 static int
@@ -138,14 +163,13 @@ cmd_keygen(p11_token *t, const cli_opts *o)
     char hex[2 * P11_ID_MAX + 1];
     p11_keyspec ks;
     p11_diag d = {""};
+    ck_rv_t rv;
     int rc;
 
     if ((rc = keyspec_from_opts(o, &ks, id, sizeof id)) != CLI_OK)
         return rc;
-    if (p11_keygen(t, &ks, &d) != CKR_OK) {
-        fprintf(stderr, "hsm %s\n", d.msg);
-        return CLI_FAIL;
-    }
+    if ((rv = p11_keygen(t, &ks, &d)) != CKR_OK)
+        return report_p11("keygen", rv, &d);
     kc_hex_encode(ks.id, ks.id_len, hex, sizeof hex);
     printf("generated %s label=%s id=%s (key id \"id:%s\")\n", o->type,
            ks.label, hex, hex);
@@ -176,11 +200,10 @@ cmd_list(p11_token *t)
     size_t count = 0;
     char hex[2 * P11_ID_MAX + 1];
     p11_diag d = {""};
+    ck_rv_t rv;
 
-    if (p11_list_keys(t, &keys, &count, &d) != CKR_OK) {
-        fprintf(stderr, "hsm %s\n", d.msg);
-        return CLI_FAIL;
-    }
+    if ((rv = p11_list_keys(t, &keys, &count, &d)) != CKR_OK)
+        return report_p11("list", rv, &d);
     printf("%-8s %-8s %5s %-18s %s\n", "class", "type", "bits", "id", "label");
     for (size_t i = 0; i < count; i++) {
         const p11_keyinfo *k = &keys[i];
@@ -202,24 +225,23 @@ cmd_wrap(p11_token *t, const cli_opts *o)
     size_t secret_len = 0, blob_len = 0;
     char *b64 = NULL;
     p11_diag d = {""};
+    ck_rv_t rv;
     int rc = CLI_FAIL;
 
     if (!o->key)
         return usage("wrap needs --key");
-    if (kc_read_fd(STDIN_FILENO, 4096, true, &secret, &secret_len) != 0) {
-        fprintf(stderr, "hsm pkcs11: cannot read the secret from stdin\n");
-        return CLI_FAIL;
-    }
+    if (kc_read_fd(STDIN_FILENO, 4096, true, &secret, &secret_len) != 0)
+        return report("wrap", HSM_EIO, "cannot read the secret from stdin");
     /* One trailing newline is not part of the secret (echo, here-docs). */
     if (secret_len > 0 && secret[secret_len - 1] == '\n')
         secret_len--;
     if (secret_len == 0) {
-        fprintf(stderr, "hsm pkcs11: empty secret on stdin\n");
+        rc = report("wrap", HSM_EINVAL, "empty secret on stdin");
         goto out;
     }
-    if (p11_wrap_secret(t, o->key, secret, secret_len, &blob, &blob_len, &d) !=
-        CKR_OK) {
-        fprintf(stderr, "hsm %s\n", d.msg);
+    rv = p11_wrap_secret(t, o->key, secret, secret_len, &blob, &blob_len, &d);
+    if (rv != CKR_OK) {
+        rc = report_p11("wrap", rv, &d);
         goto out;
     }
     if (!(b64 = kc_b64_encode(blob, blob_len, KC_B64_STD)))
@@ -260,7 +282,10 @@ hsm_pkcs11_cli(int argc, char **argv)
     if ((rc = parse_opts(argc, argv, &o, cfg)) != CLI_OK)
         goto out;
     if ((err = p11_open_from_config(cfg, &t, &diag)) != HSM_OK) {
-        rc = fail(&diag, err);
+        char msg[HSM_DETAIL_MAX];
+
+        hsm_diag_get(&diag, msg, sizeof msg);
+        rc = report(cmd, err, msg);
         goto out;
     }
     if (strcmp(cmd, "keygen") == 0)

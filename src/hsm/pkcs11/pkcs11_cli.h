@@ -12,8 +12,9 @@
  *   wrap --key REF            (secret read from stdin, base64 blob out)
  * each with --config key=value (repeatable): module, token_label or
  * token_serial, pin_provider, pin_key_id, pin.<k>. Results go to stdout,
- * diagnostics to stderr. Returns 0 on success, 1 when the operation
- * failed, 2 on a usage error. */
+ * one-line diagnostics to stderr ("hsm: pkcs11 <cmd>: <what>"). Returns
+ * the hsm tool's exit codes: 0 ok, 1 error, 2 usage, 3 not found (token,
+ * key), 4 wrong PIN, 5 corrupt/tampered. */
 int hsm_pkcs11_cli(int argc, char **argv);
 
 #endif
