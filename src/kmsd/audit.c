@@ -50,6 +50,12 @@ struct kms_audit {
     aq_item *head, **tail;
     bool stop;
     atomic_bool broken;
+    /* the store syncer: syncs the store while the audit thread syncs the
+     * log, so that a batch waits for one fsync, not two in a row */
+    pthread_t syncer;
+    pthread_cond_t sync_cv;
+    unsigned sync_req, sync_done; /* generations, under mu */
+    kms_st_err sync_rc;
     uint64_t seq;
     char prev[65];
 };
@@ -279,6 +285,8 @@ write_batch(kms_audit *a, aq_item *batch)
     bool sync_store = false;
     uint64_t seq = a->seq;
     char prev[65];
+    unsigned gen = 0;
+    bool logged, synced = true;
     kms_err rc = KMS_EAUDIT;
 
     memcpy(prev, a->prev, sizeof prev);
@@ -309,11 +317,21 @@ write_batch(kms_audit *a, aq_item *batch)
         seq++;
         sync_store |= it->sync_store;
     }
-    if (sync_store && a->store && a->store->ops->sync(a->store->self) != KMS_ST_OK)
-        goto out;
-    if (!write_all(a->fd, buf, len))
-        goto out;
-    if (a->regular && fdatasync(a->fd) != 0)
+    if (sync_store && a->store) {
+        pthread_mutex_lock(&a->mu);
+        gen = ++a->sync_req;
+        pthread_cond_broadcast(&a->sync_cv);
+        pthread_mutex_unlock(&a->mu);
+    }
+    logged = write_all(a->fd, buf, len) && (!a->regular || fdatasync(a->fd) == 0);
+    if (gen) {
+        pthread_mutex_lock(&a->mu);
+        while (a->sync_done != gen)
+            pthread_cond_wait(&a->sync_cv, &a->mu);
+        synced = a->sync_rc == KMS_ST_OK;
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (!logged || !synced)
         goto out;
     a->seq = seq;
     memcpy(a->prev, prev, sizeof prev);
@@ -323,6 +341,29 @@ out:
     if (rc != KMS_OK)
         atomic_store(&a->broken, true);
     return rc;
+}
+
+static void *
+syncer_thread(void *arg)
+{
+    kms_audit *a = arg;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (a->sync_req == a->sync_done && !a->stop)
+            pthread_cond_wait(&a->sync_cv, &a->mu);
+        if (a->sync_req == a->sync_done)
+            break; /* stopping, nothing pending */
+        unsigned gen = a->sync_req;
+        pthread_mutex_unlock(&a->mu);
+        kms_st_err rc = a->store->ops->sync(a->store->self);
+        pthread_mutex_lock(&a->mu);
+        a->sync_rc = rc;
+        a->sync_done = gen;
+        pthread_cond_broadcast(&a->sync_cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
 }
 
 static void *
@@ -391,7 +432,20 @@ kms_audit_open(const char *path, kms_store *store, kms_metrics *m,
     a->tail = &a->head;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
+    pthread_cond_init(&a->sync_cv, NULL);
+    if (store && pthread_create(&a->syncer, NULL, syncer_thread, a) != 0) {
+        close(a->fd);
+        free(a);
+        return KMS_EINTERNAL;
+    }
     if (pthread_create(&a->thread, NULL, audit_thread, a) != 0) {
+        if (store) {
+            pthread_mutex_lock(&a->mu);
+            a->stop = true;
+            pthread_cond_broadcast(&a->sync_cv);
+            pthread_mutex_unlock(&a->mu);
+            pthread_join(a->syncer, NULL);
+        }
         close(a->fd);
         free(a);
         return KMS_EINTERNAL;
@@ -439,8 +493,15 @@ kms_audit_close(kms_audit *a)
     pthread_cond_signal(&a->cv);
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->thread, NULL);
+    if (a->store) {
+        pthread_mutex_lock(&a->mu);
+        pthread_cond_broadcast(&a->sync_cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->syncer, NULL);
+    }
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
+    pthread_cond_destroy(&a->sync_cv);
     close(a->fd);
     free(a);
 }

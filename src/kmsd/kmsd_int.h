@@ -172,6 +172,15 @@ void kms_resp_free(kms_resp *r);
 
 /* Handle one request. Never fails: errors become JSON error bodies. */
 void kms_dispatch(kms_srv *srv, const kms_req *req, kms_resp *resp);
+/* Whether a request may go to kms_dispatch_batch() (cheap writes only:
+ * no password hashing). */
+bool kms_batchable(const kms_req *req);
+/* Handle `n` write requests in one store transaction (one commit, one
+ * fsync): each sees the effects of those before it, as if run in order.
+ * If a request fails after writing, or the commit fails, every request is
+ * run again on its own, so results never mix. */
+void kms_dispatch_batch(kms_srv *srv, const kms_req *const *reqs,
+                        kms_resp *const *resps, size_t n);
 
 /* ---- per-request context for handlers ------------------------------------ */
 typedef struct kms_principal {
@@ -210,6 +219,7 @@ typedef kms_err (*kms_handler)(kms_ctx *c);
 
 #define KMS_ROUTE_PUBLIC 0x1u /* no token needed */
 #define KMS_ROUTE_BODY   0x2u /* needs a JSON object body */
+#define KMS_ROUTE_BATCH  0x4u /* a cheap write: may join a write batch */
 
 typedef struct kms_route {
     const char *method;

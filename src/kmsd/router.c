@@ -62,35 +62,36 @@ kms_st2err(kms_st_err e)
 
 #define P KMS_ROUTE_PUBLIC
 #define B KMS_ROUTE_BODY
+#define W KMS_ROUTE_BATCH
 static const kms_route routes[] = {
     {"GET", "/v1/kms/health", "health", P, kms_h_health},
     {"GET", "/metrics", "metrics", P, kms_h_metrics},
     {"POST", "/v1/kms/auth/login", "auth.login", P | B, kms_h_login},
     {"GET", "/v1/kms/auth/token", "auth.token.self", 0, kms_h_token_self},
-    {"POST", "/v1/kms/auth/token/renew", "auth.token.renew", 0,
+    {"POST", "/v1/kms/auth/token/renew", "auth.token.renew", W,
      kms_h_token_renew},
-    {"POST", "/v1/kms/auth/token/revoke", "auth.token.revoke_self", 0,
+    {"POST", "/v1/kms/auth/token/revoke", "auth.token.revoke_self", W,
      kms_h_token_revoke_self},
     {"POST", "/v1/kms/sys/admins", "sys.admins.create", B,
      kms_h_admin_create},
     {"GET", "/v1/kms/orgs", "orgs.list", 0, kms_h_org_list},
-    {"POST", "/v1/kms/orgs", "orgs.create", B, kms_h_org_create},
+    {"POST", "/v1/kms/orgs", "orgs.create", B | W, kms_h_org_create},
     {"GET", "/v1/kms/orgs/:org", "orgs.read", 0, kms_h_org_read},
-    {"POST", "/v1/kms/orgs/:org/tokens", "tokens.create", B,
+    {"POST", "/v1/kms/orgs/:org/tokens", "tokens.create", B | W,
      kms_h_token_create},
     {"GET", "/v1/kms/orgs/:org/tokens/:id", "tokens.lookup", 0,
      kms_h_token_lookup},
-    {"DELETE", "/v1/kms/orgs/:org/tokens/:id", "tokens.revoke", 0,
+    {"DELETE", "/v1/kms/orgs/:org/tokens/:id", "tokens.revoke", W,
      kms_h_token_revoke},
     {"GET", "/v1/kms/orgs/:org/policies", "policies.list", 0,
      kms_h_policy_list},
     {"GET", "/v1/kms/orgs/:org/policies/:id", "policies.read", 0,
      kms_h_policy_read},
-    {"PUT", "/v1/kms/orgs/:org/policies/:id", "policies.write", B,
+    {"PUT", "/v1/kms/orgs/:org/policies/:id", "policies.write", B | W,
      kms_h_policy_write},
-    {"POST", "/v1/kms/orgs/:org/policies/:id", "policies.write", B,
+    {"POST", "/v1/kms/orgs/:org/policies/:id", "policies.write", B | W,
      kms_h_policy_write},
-    {"DELETE", "/v1/kms/orgs/:org/policies/:id", "policies.delete", 0,
+    {"DELETE", "/v1/kms/orgs/:org/policies/:id", "policies.delete", W,
      kms_h_policy_delete},
     {"GET", "/v1/kms/orgs/:org/identities", "identities.list", 0,
      kms_h_identity_list},
@@ -102,13 +103,14 @@ static const kms_route routes[] = {
      kms_h_identity_delete},
     {"GET", "/v1/kms/orgs/:org/secrets/*", "secrets.read", 0,
      kms_h_secret_get},
-    {"POST", "/v1/kms/orgs/:org/secrets/*", "secrets.write", B,
+    {"POST", "/v1/kms/orgs/:org/secrets/*", "secrets.write", B | W,
      kms_h_secret_post},
-    {"DELETE", "/v1/kms/orgs/:org/secrets/*", "secrets.delete", 0,
+    {"DELETE", "/v1/kms/orgs/:org/secrets/*", "secrets.delete", W,
      kms_h_secret_delete},
 };
 #undef P
 #undef B
+#undef W
 
 size_t
 kms_route_count(void)
@@ -585,6 +587,46 @@ kms_dispatch(kms_srv *srv, const kms_req *req, kms_resp *resp)
     kms_principal_clear(&c.who);
     kc_free_wipe(c.text_out, c.text_len);
     free(buf);
+}
+
+bool
+kms_batchable(const kms_req *req)
+{
+    char *buf;
+    const char *params[2], *rest;
+    size_t np;
+    bool ok = false;
+
+    if (!req->path || !req->method || strlen(req->path) >= KMS_URL_MAX ||
+        req->body_too_big || !(buf = malloc(KMS_URL_MAX)))
+        return false;
+    for (size_t i = 0; i < kms_route_count() && !ok; i++)
+        ok = (routes[i].flags & KMS_ROUTE_BATCH) &&
+             strcmp(routes[i].method, req->method) == 0 &&
+             kms_route_match(routes[i].pattern, req->path, buf, KMS_URL_MAX,
+                             params, &np, &rest);
+    free(buf);
+    return ok;
+}
+
+void
+kms_dispatch_batch(kms_srv *srv, const kms_req *const *reqs,
+                   kms_resp *const *resps, size_t n)
+{
+    kms_batch b;
+    bool ok;
+
+    if (n > 1 && kms_batch_begin(srv->store, &b) == KMS_ST_OK) {
+        for (size_t i = 0; i < n; i++)
+            kms_dispatch(srv, reqs[i], resps[i]);
+        ok = kms_batch_commit(&b) == KMS_ST_OK;
+        if (ok)
+            return;
+        for (size_t i = 0; i < n; i++)
+            kms_resp_free(resps[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        kms_dispatch(srv, reqs[i], resps[i]);
 }
 
 /* ---- health ---------------------------------------------------------------- */

@@ -20,16 +20,41 @@
 #include <time.h>
 #include <unistd.h>
 
+#define WRITE_BATCH_MAX 256
+
+typedef struct conn_state conn_state;
+
+/* Cheap writes go to one thread that runs them in batches, one store
+ * transaction (and one fsync) per batch. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    conn_state *head, **tail;
+    bool stop, started;
+} write_queue;
+
 struct kms_server {
     struct MHD_Daemon *d;
     kms_srv *srv;
     bool verbose;
     atomic_int inflight;
+    write_queue wq;
 };
 
 typedef struct {
+    kms_kv kv[KMS_QUERY_MAX];
+    size_t count;
+    bool overflow;
+} query_set;
+
+struct conn_state {
+    conn_state *next; /* write queue link */
     kms_server *s;
     struct MHD_Connection *conn;
+    kms_req req;
+    query_set q;
+    char remote[64];
     uint8_t *body;
     size_t body_len, body_cap;
     bool too_big, dispatched;
@@ -37,7 +62,7 @@ typedef struct {
     kms_err audit_rc;
     struct timespec t0;
     kms_resp resp;
-} conn_state;
+};
 
 typedef struct {
     char *buf;
@@ -93,12 +118,6 @@ kms_parse_listen(const char *s, struct sockaddr_storage *ss, size_t *ss_len,
     *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
     return true;
 }
-
-typedef struct {
-    kms_kv kv[KMS_QUERY_MAX];
-    size_t count;
-    bool overflow;
-} query_set;
 
 static enum MHD_Result
 collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -210,30 +229,100 @@ send_response(conn_state *cs)
     return ret;
 }
 
+/* Fill cs->req; every pointer stays valid until the request completes. */
 static void
-run_request(conn_state *cs, const char *url, const char *method)
+build_request(conn_state *cs, const char *url, const char *method)
 {
-    char remote[64];
-    query_set q = {.count = 0};
-    kms_req req = {0};
+    kms_req *req = &cs->req;
 
-    MHD_get_connection_values(cs->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
-    remote_addr(cs->conn, remote, sizeof remote);
-    req.method = method;
-    req.path = url;
-    req.query = q.kv;
-    req.query_count = q.count;
-    req.token = bearer(cs->conn);
-    req.remote = remote;
-    req.body = cs->body;
-    req.body_len = cs->body_len;
-    req.body_too_big = cs->too_big;
-    if (q.overflow)
-        req.path = "/\x01too-many-query-arguments"; /* routes nowhere: 404 */
-    kms_dispatch(cs->s->srv, &req, &cs->resp);
+    MHD_get_connection_values(cs->conn, MHD_GET_ARGUMENT_KIND, collect_arg,
+                              &cs->q);
+    remote_addr(cs->conn, cs->remote, sizeof cs->remote);
+    memset(req, 0, sizeof *req);
+    req->method = method;
+    req->path = url;
+    req->query = cs->q.kv;
+    req->query_count = cs->q.count;
+    req->token = bearer(cs->conn);
+    req->remote = cs->remote;
+    req->body = cs->body;
+    req->body_len = cs->body_len;
+    req->body_too_big = cs->too_big;
+    if (cs->q.overflow)
+        req->path = "/\x01too-many-query-arguments"; /* routes nowhere: 404 */
+}
+
+static void
+drop_body(conn_state *cs)
+{
     kc_free_wipe(cs->body, cs->body_cap);
     cs->body = NULL;
     cs->body_len = cs->body_cap = 0;
+    cs->req.body = NULL;
+    cs->req.body_len = 0;
+}
+
+/* The response is ready: hand its audit record to the audit thread, which
+ * resumes the (suspended) connection once the line is durable. */
+static void
+to_audit(conn_state *cs)
+{
+    kms_audit_submit(cs->s->srv->audit, cs->resp.audit, cs->resp.store_written,
+                     audit_done, cs);
+    cs->resp.audit = NULL;
+}
+
+static void *
+writer_thread(void *arg)
+{
+    kms_server *s = arg;
+    write_queue *q = &s->wq;
+    const kms_req *reqs[WRITE_BATCH_MAX];
+    kms_resp *resps[WRITE_BATCH_MAX];
+    conn_state *batch[WRITE_BATCH_MAX];
+
+    for (;;) {
+        size_t n = 0;
+
+        pthread_mutex_lock(&q->mu);
+        while (!q->head && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->head) {
+            pthread_mutex_unlock(&q->mu);
+            break;
+        }
+        while (q->head && n < WRITE_BATCH_MAX) {
+            batch[n++] = q->head;
+            q->head = q->head->next;
+        }
+        if (!q->head)
+            q->tail = &q->head;
+        pthread_mutex_unlock(&q->mu);
+
+        for (size_t i = 0; i < n; i++) {
+            reqs[i] = &batch[i]->req;
+            resps[i] = &batch[i]->resp;
+        }
+        kms_dispatch_batch(s->srv, reqs, resps, n);
+        for (size_t i = 0; i < n; i++) {
+            drop_body(batch[i]);
+            to_audit(batch[i]);
+        }
+    }
+    return NULL;
+}
+
+static void
+enqueue_write(conn_state *cs)
+{
+    write_queue *q = &cs->s->wq;
+
+    cs->next = NULL;
+    pthread_mutex_lock(&q->mu);
+    *q->tail = cs;
+    q->tail = &cs->next;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 static bool
@@ -305,16 +394,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
     }
     if (!cs->dispatched) {
         cs->dispatched = true;
-        run_request(cs, url, method);
+        build_request(cs, url, method);
         if (!s->srv->audit) {
+            kms_dispatch(s->srv, &cs->req, &cs->resp);
+            drop_body(cs);
             cs->audit_rc = KMS_OK;
             return send_response(cs);
         }
-        /* Suspend first: the audit thread resumes only after this. */
+        /* Suspend first: the connection is resumed (by the audit thread)
+         * only after this, once its audit line is durable. */
         MHD_suspend_connection(conn);
-        kms_audit_submit(s->srv->audit, cs->resp.audit, cs->resp.store_written,
-                         audit_done, cs);
-        cs->resp.audit = NULL;
+        if (kms_batchable(&cs->req)) {
+            enqueue_write(cs);
+        } else {
+            kms_dispatch(s->srv, &cs->req, &cs->resp);
+            drop_body(cs);
+            to_audit(cs);
+        }
         return MHD_YES;
     }
     if (!atomic_load(&cs->audited))
@@ -366,6 +462,9 @@ kms_server_start(kms_srv *srv, const struct sockaddr *addr, unsigned threads,
 
     if (!s)
         return KMS_ENOMEM;
+    pthread_mutex_init(&s->wq.mu, NULL);
+    pthread_cond_init(&s->wq.cv, NULL);
+    s->wq.tail = &s->wq.head;
     s->srv = srv;
     s->verbose = verbose;
     if (addr->sa_family == AF_INET6)
@@ -406,6 +505,12 @@ kms_server_start(kms_srv *srv, const struct sockaddr *addr, unsigned threads,
         return KMS_EINVAL;
     }
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    if (pthread_create(&s->wq.thread, NULL, writer_thread, s) != 0) {
+        MHD_stop_daemon(s->d);
+        free(s);
+        return KMS_EINTERNAL;
+    }
+    s->wq.started = true;
     *port = di ? di->port : 0;
     *out = s;
     return KMS_OK;
@@ -427,5 +532,12 @@ kms_server_stop(kms_server *s, unsigned drain_ms)
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);
+    if (s->wq.started) {
+        pthread_mutex_lock(&s->wq.mu);
+        s->wq.stop = true;
+        pthread_cond_signal(&s->wq.cv);
+        pthread_mutex_unlock(&s->wq.mu);
+        pthread_join(s->wq.thread, NULL);
+    }
     free(s);
 }

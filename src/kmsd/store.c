@@ -11,11 +11,20 @@ kms_store_close(kms_store *st)
         st->ops->close(st->self); /* frees st too */
 }
 
+static _Thread_local kms_batch *tl_batch;
+
 kms_st_err
 kms_txn_begin(kms_store *st, bool rdonly, kms_txn *txn)
 {
     txn->st = st;
     txn->t = NULL;
+    txn->dirty = false;
+    txn->borrowed = false;
+    if (tl_batch && tl_batch->txn.st == st) {
+        txn->t = tl_batch->txn.t;
+        txn->borrowed = true;
+        return KMS_ST_OK;
+    }
     return st->ops->begin(st->self, rdonly, &txn->t);
 }
 
@@ -26,6 +35,10 @@ kms_txn_commit(kms_txn *txn)
 
     if (!txn->t)
         return KMS_ST_INVAL;
+    if (txn->borrowed) {
+        txn->t = NULL;
+        return KMS_ST_OK;
+    }
     rc = txn->st->ops->commit(txn->t);
     txn->t = NULL;
     return rc;
@@ -34,10 +47,47 @@ kms_txn_commit(kms_txn *txn)
 void
 kms_txn_abort(kms_txn *txn)
 {
-    if (txn && txn->t) {
+    if (!txn || !txn->t)
+        return;
+    if (txn->borrowed) {
+        if (txn->dirty && tl_batch)
+            tl_batch->poisoned = true;
+    } else {
         txn->st->ops->abort(txn->t);
-        txn->t = NULL;
     }
+    txn->t = NULL;
+}
+
+kms_st_err
+kms_batch_begin(kms_store *st, kms_batch *b)
+{
+    kms_st_err rc;
+
+    b->poisoned = false;
+    if (tl_batch)
+        return KMS_ST_INVAL; /* no nesting */
+    if ((rc = kms_txn_begin(st, false, &b->txn)) != KMS_ST_OK)
+        return rc;
+    tl_batch = b;
+    return KMS_ST_OK;
+}
+
+kms_st_err
+kms_batch_commit(kms_batch *b)
+{
+    tl_batch = NULL;
+    if (b->poisoned) {
+        kms_txn_abort(&b->txn);
+        return KMS_ST_INVAL;
+    }
+    return kms_txn_commit(&b->txn);
+}
+
+void
+kms_batch_abort(kms_batch *b)
+{
+    tl_batch = NULL;
+    kms_txn_abort(&b->txn);
 }
 
 static bool
@@ -63,6 +113,7 @@ kms_txn_put(kms_txn *txn, const char *table, const void *key, size_t key_len,
     if (!txn->t || !table_ok(table) || !key || key_len == 0 ||
         (!val && val_len))
         return KMS_ST_INVAL;
+    txn->dirty = true;
     return txn->st->ops->put(txn->t, table, key, key_len,
                              val ? val : (const void *)"", val_len);
 }
@@ -72,6 +123,7 @@ kms_txn_del(kms_txn *txn, const char *table, const void *key, size_t key_len)
 {
     if (!txn->t || !table_ok(table) || !key || key_len == 0)
         return KMS_ST_INVAL;
+    txn->dirty = true;
     return txn->st->ops->del(txn->t, table, key, key_len);
 }
 

@@ -65,7 +65,24 @@ typedef struct kms_store {
 typedef struct kms_txn {
     kms_store *st;
     void *t;
+    bool borrowed; /* part of this thread's batch (see kms_batch_begin) */
+    bool dirty;    /* wrote through this handle */
 } kms_txn;
+
+/* Write batching (group commit for the store). Between kms_batch_begin()
+ * and kms_batch_commit()/kms_batch_abort(), every kms_txn_begin() of this
+ * thread on the same store (read or write) joins the batch's single write
+ * transaction: its commit does nothing and the batch commits once. A
+ * handle that wrote and then aborted "poisons" the batch: the caller must
+ * abort it and run the requests again one by one. */
+typedef struct kms_batch {
+    kms_txn txn;
+    bool poisoned;
+} kms_batch;
+
+kms_st_err kms_batch_begin(kms_store *st, kms_batch *b);
+kms_st_err kms_batch_commit(kms_batch *b);
+void kms_batch_abort(kms_batch *b);
 
 /* Largest table name and key the callers use (ZapDB allows more). */
 #define KMS_TABLE_MAX 200u

@@ -362,6 +362,105 @@ test_secrets_delete_undelete_destroy_work(void)
     rfree(&r);
 }
 
+/* ---- write batching ------------------------------------------------------ */
+
+static void
+batch_run(kms_req *reqs, kms_resp *resps, size_t n)
+{
+    const kms_req *rp[8];
+    kms_resp *sp[8];
+
+    for (size_t i = 0; i < n; i++) {
+        rp[i] = &reqs[i];
+        sp[i] = &resps[i];
+    }
+    kms_dispatch_batch(&srv, rp, sp, n);
+}
+
+static kms_req
+wreq(const char *method, const char *path, const kms_kv *q, const char *body)
+{
+    kms_req r = {0};
+    r.method = method;
+    r.path = path;
+    r.query = q;
+    r.query_count = 1;
+    r.token = root;
+    r.body = (const uint8_t *)body;
+    r.body_len = body ? strlen(body) : 0;
+    return r;
+}
+
+static void
+test_batch_sequential_semantics_kept(void)
+{
+    static const kms_kv q[1] = {{"env", "dev"}};
+    kms_req reqs[3];
+    kms_resp resps[3];
+    result r;
+
+    setup();
+    r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"bt\"}");
+    rfree(&r);
+    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"1\",\"cas\":0}");
+    reqs[1] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"2\",\"cas\":0}");
+    reqs[2] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"3\",\"cas\":1}");
+    CHECK(kms_batchable(&reqs[0]));
+    batch_run(reqs, resps, 3);
+    CHECK_EQ(resps[0].status, 201);
+    CHECK_EQ(resps[1].status, 409); /* saw the first write */
+    CHECK_EQ(resps[2].status, 200);
+    for (int i = 0; i < 3; i++)
+        kms_resp_free(&resps[i]);
+    r = call("GET", "/v1/kms/orgs/bt/secrets/a", "dev", root, NULL);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "3") == 0);
+    rfree(&r);
+}
+
+static void
+test_batch_failed_request_rolled_back(void)
+{
+    static const kms_kv q[1] = {{"env", "dev"}};
+    kms_req reqs[2];
+    kms_resp resps[2];
+    kms_kv vq[2] = {{"env", "dev"}, {"version", "1"}};
+    result r;
+
+    setup();
+    r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"bt\"}");
+    rfree(&r);
+    r = call("POST", "/v1/kms/orgs/bt/secrets/rb", "dev", root, "{\"value\":\"keep\"}");
+    CHECK_EQ(r.status, 201);
+    rfree(&r);
+    /* destroys v1's value, then fails on v99: nothing of it may remain */
+    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/rb:destroy", q, "{\"versions\":[1,99]}");
+    reqs[1] = wreq("POST", "/v1/kms/orgs/bt/secrets/other", q, "{\"value\":\"x\"}");
+    batch_run(reqs, resps, 2);
+    CHECK_EQ(resps[0].status, 404);
+    CHECK_EQ(resps[1].status, 201);
+    for (int i = 0; i < 2; i++)
+        kms_resp_free(&resps[i]);
+    r = call_q("GET", "/v1/kms/orgs/bt/secrets/rb", vq, 2, root, NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "keep") == 0);
+    rfree(&r);
+    r = call("GET", "/v1/kms/orgs/bt/secrets/other", "dev", root, NULL);
+    CHECK_EQ(r.status, 200);
+    rfree(&r);
+}
+
+static void
+test_batch_login_not_batchable(void)
+{
+    kms_req r = {0};
+    r.method = "POST";
+    r.path = "/v1/kms/auth/login";
+    CHECK(!kms_batchable(&r));
+    r.method = "GET";
+    r.path = "/v1/kms/orgs/x/secrets/a";
+    CHECK(!kms_batchable(&r));
+}
+
 /* ---- policies ------------------------------------------------------------- */
 
 static void
@@ -793,6 +892,9 @@ static const kt_case cases[] = {
     KT_CASE(test_secrets_env_missing_400),
     KT_CASE(test_secrets_bad_paths_400),
     KT_CASE(test_secrets_delete_undelete_destroy_work),
+    KT_CASE(test_batch_sequential_semantics_kept),
+    KT_CASE(test_batch_failed_request_rolled_back),
+    KT_CASE(test_batch_login_not_batchable),
     KT_CASE(test_policy_glob_semantics),
     KT_CASE(test_policy_deny_by_default),
     KT_CASE(test_policy_most_specific_wins),
