@@ -681,13 +681,82 @@ check_sign_args(const hsm_sigv4_request *req, const hsm_sigv4_params *p)
     return HSM_SIGV4_OK;
 }
 
+/* "<YYYYMMDD>/<region>/<service>/aws4_request" */
+static hsm_sigv4_err
+make_scope(sbuf *scope, const char *date, const char *region,
+           const char *service)
+{
+    sb_put(scope, date, 8);
+    sb_putc(scope, '/');
+    sb_puts(scope, region);
+    sb_putc(scope, '/');
+    sb_puts(scope, service);
+    sb_puts(scope, "/aws4_request");
+    return scope->oom ? HSM_SIGV4_ENOMEM : HSM_SIGV4_OK;
+}
+
+/* The headers to sign: the request's own minus the unsignable ones, plus
+ * those the signer adds (also listed in out->add). `sel` has room for
+ * header_count + 3 entries. */
+static hsm_sigv4_err
+select_for_signing(const hsm_sigv4_request *req, const hsm_sigv4_params *p,
+                   const char *phash, hsm_sigv4_result *out,
+                   hsm_sigv4_header *sel, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < req->header_count; i++) {
+        char ln[128];
+
+        if (!req->headers[i].name || !req->headers[i].value ||
+            lower_name(req->headers[i].name, ln, sizeof ln) < 0)
+            return HSM_SIGV4_EMALFORMED;
+        if (!is_unsignable(ln))
+            sel[(*n)++] = req->headers[i];
+    }
+    out->add[out->add_count++] =
+        (hsm_sigv4_header){"X-Amz-Date", out->amz_date};
+    sel[(*n)++] = out->add[0];
+    if (p->session_token) {
+        if (!(out->token_ = strdup(p->session_token)))
+            return HSM_SIGV4_ENOMEM;
+        out->add[out->add_count++] =
+            (hsm_sigv4_header){"X-Amz-Security-Token", out->token_};
+        if (!(p->flags & HSM_SIGV4_TOKEN_UNSIGNED))
+            sel[(*n)++] = out->add[out->add_count - 1];
+    }
+    if (p->flags & HSM_SIGV4_ADD_CONTENT_SHA256) {
+        memcpy(out->content_sha256_, phash, sizeof out->content_sha256_);
+        out->add[out->add_count++] =
+            (hsm_sigv4_header){"X-Amz-Content-Sha256", out->content_sha256_};
+        sel[(*n)++] = out->add[out->add_count - 1];
+    }
+    return HSM_SIGV4_OK;
+}
+
+static char *
+make_authz(const char *akid, const char *scope, const char *signed_headers,
+           const char *sig)
+{
+    sbuf a = {0};
+
+    sb_puts(&a, ALGORITHM " Credential=");
+    sb_puts(&a, akid);
+    sb_putc(&a, '/');
+    sb_puts(&a, scope);
+    sb_puts(&a, ", SignedHeaders=");
+    sb_puts(&a, signed_headers);
+    sb_puts(&a, ", Signature=");
+    sb_puts(&a, sig);
+    return sb_take(&a);
+}
+
 hsm_sigv4_err
 hsm_sigv4_sign(const hsm_sigv4_request *req, const hsm_sigv4_params *p,
                hsm_sigv4_result *out)
 {
     hsm_sigv4_header *sel = NULL;
     size_t n = 0;
-    sbuf creq = {0}, sh = {0}, sts = {0}, scope = {0}, authz = {0};
+    sbuf creq = {0}, sh = {0}, sts = {0}, scope = {0};
     char phash[65];
     hsm_sigv4_err rc;
 
@@ -708,60 +777,19 @@ hsm_sigv4_sign(const hsm_sigv4_request *req, const hsm_sigv4_params *p,
     rc = HSM_SIGV4_ENOMEM;
     if (!(sel = calloc(req->header_count + 3, sizeof *sel)))
         goto out;
-    for (size_t i = 0; i < req->header_count; i++) {
-        char ln[128];
-
-        rc = HSM_SIGV4_EMALFORMED;
-        if (!req->headers[i].name || !req->headers[i].value ||
-            lower_name(req->headers[i].name, ln, sizeof ln) < 0)
-            goto out;
-        if (!is_unsignable(ln))
-            sel[n++] = req->headers[i];
-    }
-    out->add[out->add_count++] =
-        (hsm_sigv4_header){"X-Amz-Date", out->amz_date};
-    sel[n++] = out->add[0];
-    rc = HSM_SIGV4_ENOMEM;
-    if (p->session_token) {
-        if (!(out->token_ = strdup(p->session_token)))
-            goto out;
-        out->add[out->add_count++] =
-            (hsm_sigv4_header){"X-Amz-Security-Token", out->token_};
-        if (!(p->flags & HSM_SIGV4_TOKEN_UNSIGNED))
-            sel[n++] = out->add[out->add_count - 1];
-    }
-    if (p->flags & HSM_SIGV4_ADD_CONTENT_SHA256) {
-        memcpy(out->content_sha256_, phash, sizeof phash);
-        out->add[out->add_count++] =
-            (hsm_sigv4_header){"X-Amz-Content-Sha256", out->content_sha256_};
-        sel[n++] = out->add[out->add_count - 1];
-    }
-    if ((rc = build_canonical(req->method, req->path, req->query, sel, n, phash,
-                              p->flags, &creq, &sh)) != HSM_SIGV4_OK)
-        goto out;
-    sb_put(&scope, out->amz_date, 8);
-    sb_putc(&scope, '/');
-    sb_puts(&scope, p->region);
-    sb_putc(&scope, '/');
-    sb_puts(&scope, p->service);
-    sb_puts(&scope, "/aws4_request");
-    rc = HSM_SIGV4_ENOMEM;
-    if (scope.oom)
-        goto out;
-    if ((rc = finish(creq.p, creq.len, out->amz_date, scope.p,
+    if ((rc = select_for_signing(req, p, phash, out, sel, &n)) !=
+            HSM_SIGV4_OK ||
+        (rc = build_canonical(req->method, req->path, req->query, sel, n, phash,
+                              p->flags, &creq, &sh)) != HSM_SIGV4_OK ||
+        (rc = make_scope(&scope, out->amz_date, p->region, p->service)) !=
+            HSM_SIGV4_OK ||
+        (rc = finish(creq.p, creq.len, out->amz_date, scope.p,
                      p->secret_access_key, p->region, p->service, &sts,
                      out->signature)) != HSM_SIGV4_OK)
         goto out;
-    sb_puts(&authz, ALGORITHM " Credential=");
-    sb_puts(&authz, p->access_key_id);
-    sb_putc(&authz, '/');
-    sb_puts(&authz, scope.p);
-    sb_puts(&authz, ", SignedHeaders=");
-    sb_puts(&authz, sh.p);
-    sb_puts(&authz, ", Signature=");
-    sb_puts(&authz, out->signature);
     rc = HSM_SIGV4_ENOMEM;
-    if (!(out->authorization = sb_take(&authz)) ||
+    if (!(out->authorization =
+              make_authz(p->access_key_id, scope.p, sh.p, out->signature)) ||
         !(out->canonical_request = sb_take(&creq)) ||
         !(out->string_to_sign = sb_take(&sts)))
         goto out;
@@ -772,7 +800,6 @@ out:
     sb_free(&sh);
     sb_free(&sts);
     sb_free(&scope);
-    sb_free(&authz);
     if (rc != HSM_SIGV4_OK)
         hsm_sigv4_result_free(out);
     return rc;
@@ -1033,40 +1060,76 @@ check_time_and_scope(const authz_parts *a, const char *amz_date,
     return HSM_SIGV4_OK;
 }
 
+/* Everything that needs no secret: the two headers, the Authorization
+ * fields, the signed-header list, the time and the scope. */
+static hsm_sigv4_err
+verify_prelude(const hsm_sigv4_request *req, const hsm_sigv4_verify_opts *o,
+               authz_parts *a, char *amz_date, size_t amz_date_cap,
+               bool *has_token)
+{
+    const char *authz_raw, *date_raw;
+    char authz[4096];
+    bool has_host, has_date;
+    hsm_sigv4_err rc;
+
+    if ((rc = single_header(req, "authorization", &authz_raw)) !=
+            HSM_SIGV4_OK ||
+        (rc = single_header(req, "x-amz-date", &date_raw)) != HSM_SIGV4_OK)
+        return rc;
+    if (trim_copy(authz_raw, authz, sizeof authz) < 0 ||
+        trim_copy(date_raw, amz_date, amz_date_cap) < 0)
+        return HSM_SIGV4_EMALFORMED;
+    if ((rc = parse_authz(authz, a)) != HSM_SIGV4_OK)
+        return rc;
+    if (check_signed_list(a->signed_headers, &has_host, &has_date, has_token) <
+            0 ||
+        !has_host || !has_date)
+        return HSM_SIGV4_EMALFORMED;
+    return check_time_and_scope(a, amz_date, o);
+}
+
+/* The payload hash to sign (phash, 65 bytes). X-Amz-Content-Sha256 is the
+ * client's claim about the body: when sent, it must be the hash of the
+ * body we received. */
+static hsm_sigv4_err
+verify_payload(const hsm_sigv4_request *req, char *phash)
+{
+    const char *csha = NULL;
+
+    if (req->payload_hash) {
+        if (kc_strlcpy(phash, req->payload_hash, 65) < 0)
+            return HSM_SIGV4_EINVAL;
+    } else {
+        hsm_sigv4_sha256_hex(req->body, req->body_len, phash);
+    }
+    if (single_header(req, "x-amz-content-sha256", &csha) ==
+        HSM_SIGV4_EMALFORMED)
+        return HSM_SIGV4_EMALFORMED;
+    if (csha && (strlen(csha) != strlen(phash) ||
+                 !kc_ct_eq(csha, phash, strlen(phash))))
+        return HSM_SIGV4_ESIGNATURE;
+    return HSM_SIGV4_OK;
+}
+
 hsm_sigv4_err
 hsm_sigv4_verify(const hsm_sigv4_request *req, const hsm_sigv4_verify_opts *o,
                  hsm_sigv4_identity *who)
 {
     authz_parts a;
-    const char *authz_raw, *date_raw, *csha = NULL;
-    char authz[4096], amz_date[32];
-    char secret[MAX_SECRET + 1], phash[65], sig[65];
+    char amz_date[32], secret[MAX_SECRET + 1], phash[65], sig[65];
     size_t secret_len = 0, n = 0;
     hsm_sigv4_header *sel = NULL;
     sbuf creq = {0}, sh = {0}, sts = {0}, scope = {0};
-    bool has_host, has_date, has_token;
+    bool has_token = false;
     hsm_sigv4_err rc;
 
     if (!req || !o || !o->lookup || !o->service || !req->method ||
         (req->header_count && !req->headers) || (req->body_len && !req->body))
         return HSM_SIGV4_EINVAL;
     memset(&a, 0, sizeof a);
-    if ((rc = single_header(req, "authorization", &authz_raw)) !=
-            HSM_SIGV4_OK ||
-        (rc = single_header(req, "x-amz-date", &date_raw)) != HSM_SIGV4_OK)
-        goto out;
-    rc = HSM_SIGV4_EMALFORMED;
-    if (trim_copy(authz_raw, authz, sizeof authz) < 0 ||
-        trim_copy(date_raw, amz_date, sizeof amz_date) < 0)
-        goto out;
-    if ((rc = parse_authz(authz, &a)) != HSM_SIGV4_OK)
-        goto out;
-    rc = HSM_SIGV4_EMALFORMED;
-    if (check_signed_list(a.signed_headers, &has_host, &has_date, &has_token) <
-            0 ||
-        !has_host || !has_date)
-        goto out;
-    if ((rc = check_time_and_scope(&a, amz_date, o)) != HSM_SIGV4_OK)
+    memset(secret, 0, sizeof secret);
+    if ((rc = verify_prelude(req, o, &a, amz_date, sizeof amz_date,
+                             &has_token)) != HSM_SIGV4_OK)
         goto out;
     rc = HSM_SIGV4_EUNKNOWN_KEY;
     if (o->lookup(o->lookup_ctx, a.akid, secret, sizeof secret, &secret_len) !=
@@ -1074,39 +1137,13 @@ hsm_sigv4_verify(const hsm_sigv4_request *req, const hsm_sigv4_verify_opts *o,
         secret_len == 0 || secret_len >= sizeof secret)
         goto out;
     secret[secret_len] = '\0';
-    if (req->payload_hash) {
-        rc = HSM_SIGV4_EINVAL;
-        if (kc_strlcpy(phash, req->payload_hash, sizeof phash) < 0)
-            goto out;
-    } else {
-        hsm_sigv4_sha256_hex(req->body, req->body_len, phash);
-    }
-    rc = single_header(req, "x-amz-content-sha256", &csha);
-    if (rc == HSM_SIGV4_EMALFORMED)
-        goto out;
-    if (csha) {
-        /* The header is the client's claim about the body: it must be the
-         * hash of the body we received. */
-        rc = HSM_SIGV4_ESIGNATURE;
-        if (strlen(csha) != strlen(phash) ||
-            !kc_ct_eq(csha, phash, strlen(phash)))
-            goto out;
-    }
-    if ((rc = select_signed(req, a.signed_headers, &sel, &n)) != HSM_SIGV4_OK)
-        goto out;
-    if ((rc = build_canonical(req->method, req->path, req->query, sel, n, phash,
-                              o->flags, &creq, &sh)) != HSM_SIGV4_OK)
-        goto out;
-    sb_puts(&scope, a.date8);
-    sb_putc(&scope, '/');
-    sb_puts(&scope, a.region);
-    sb_putc(&scope, '/');
-    sb_puts(&scope, a.service);
-    sb_puts(&scope, "/aws4_request");
-    rc = HSM_SIGV4_ENOMEM;
-    if (scope.oom)
-        goto out;
-    if ((rc = finish(creq.p, creq.len, amz_date, scope.p, secret, a.region,
+    if ((rc = verify_payload(req, phash)) != HSM_SIGV4_OK ||
+        (rc = select_signed(req, a.signed_headers, &sel, &n)) != HSM_SIGV4_OK ||
+        (rc = build_canonical(req->method, req->path, req->query, sel, n, phash,
+                              o->flags, &creq, &sh)) != HSM_SIGV4_OK ||
+        (rc = make_scope(&scope, a.date8, a.region, a.service)) !=
+            HSM_SIGV4_OK ||
+        (rc = finish(creq.p, creq.len, amz_date, scope.p, secret, a.region,
                      a.service, &sts, sig)) != HSM_SIGV4_OK)
         goto out;
     rc = kc_ct_eq(sig, a.signature, 64) ? HSM_SIGV4_OK : HSM_SIGV4_ESIGNATURE;
