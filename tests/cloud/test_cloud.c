@@ -2,6 +2,7 @@
 /* Cloud KMS providers against the fake cloud (fake_cloud.c): AWS KMS with
  * SigV4 and IMDSv2, GCP Cloud KMS, Azure Key Vault, Zymbit; plus the HTTP
  * client's policy and the response parsers. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,6 +243,54 @@ test_aws_imds_credentials_fetched_once_and_cached(void)
     CHECK_EQ(atomic_load(&k->n_imds_creds), 1);
     CHECK_EQ(atomic_load(&k->expect_failures), 0);
     hsm_password_provider_free(p);
+    hsm_config_free(cfg);
+}
+
+typedef struct {
+    hsm_password_provider *p;
+    atomic_int ok;
+} par_ctx;
+
+static void *
+par_get(void *arg)
+{
+    par_ctx *c = arg;
+
+    for (int i = 0; i < 3; i++) {
+        hsm_secret *sec = NULL;
+
+        if (hsm_password_get(c->p, NULL, &sec) == HSM_OK && is_password(sec))
+            atomic_fetch_add(&c->ok, 1);
+        hsm_secret_free(sec);
+    }
+    return NULL;
+}
+
+/* One provider used by four threads at once: every call succeeds and the
+ * instance credentials are fetched once (the cache is shared and locked). */
+static void
+test_aws_imds_concurrent_calls_fetch_once(void)
+{
+    fake_knobs *k = setup();
+    hsm_config *cfg = aws_config();
+    par_ctx c = {0};
+    pthread_t t[4];
+    char url[128];
+
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+           fake_url(fc, "", url, sizeof url), 1);
+    k->want_token = FAKE_IMDS_TOKEN;
+    REQUIRE(hsm_password_provider_new_ex("aws", cfg, &c.p, detail,
+                                         sizeof detail) == HSM_OK);
+    for (int i = 0; i < 4; i++)
+        REQUIRE(pthread_create(&t[i], NULL, par_get, &c) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ(atomic_load(&c.ok), 12);
+    CHECK_EQ(atomic_load(&k->n_kms), 12);
+    CHECK_EQ(atomic_load(&k->n_imds_creds), 1);
+    CHECK_EQ(atomic_load(&k->expect_failures), 0);
+    hsm_password_provider_free(c.p);
     hsm_config_free(cfg);
 }
 
@@ -1024,6 +1073,7 @@ static const kt_case cases[] = {
     KT_CASE(test_aws_password_env_credentials_decrypts),
     KT_CASE(test_aws_password_session_token_signed),
     KT_CASE(test_aws_imds_credentials_fetched_once_and_cached),
+    KT_CASE(test_aws_imds_concurrent_calls_fetch_once),
     KT_CASE(test_aws_imds_credentials_near_expiry_refreshed),
     KT_CASE(test_aws_no_credentials_and_no_imds_enetwork),
     KT_CASE(test_aws_signer_signature_verifies_with_openssl),
