@@ -120,8 +120,22 @@ setup_softhsm(void)
             "softhsm2-util", "--init-token", "--free",   "--label", "kms-other",
             "--pin",         "4321",         "--so-pin", SO_PIN,    NULL};
 
+        char *dup[] = {"softhsm2-util",
+                       "--init-token",
+                       "--free",
+                       "--label",
+                       "kms-dup",
+                       "--pin",
+                       PIN,
+                       "--so-pin",
+                       SO_PIN,
+                       NULL};
+
+        /* Two tokens labelled "kms-dup" for the ambiguity test. */
         if (run(argv, kt_path(g_dir, "init.log")) != 0 ||
-            run(argv2, kt_path(g_dir, "init2.log")) != 0) {
+            run(argv2, kt_path(g_dir, "init2.log")) != 0 ||
+            run(dup, kt_path(g_dir, "init3.log")) != 0 ||
+            run(dup, kt_path(g_dir, "init4.log")) != 0) {
             fprintf(stderr, "test_pkcs11: softhsm2-util --init-token failed\n");
             return -1;
         }
@@ -392,6 +406,64 @@ test_p11_token_by_serial_opens(void)
     p11_module_release(m);
 }
 
+static void
+test_p11_token_duplicate_label_ambiguous(void)
+{
+    p11_module *m = NULL;
+    p11_token *t = NULL;
+    p11_token_sel sel = {"kms-dup", NULL};
+    p11_diag d = {""};
+    ck_rv_t rv;
+
+    REQUIRE(p11_module_acquire(g_module, &m, &d) == CKR_OK);
+    rv = p11_token_open(m, &sel, (const uint8_t *)PIN, 4, &t, &d);
+    CHECK(rv == P11R_TOKEN_AMBIGUOUS);
+    CHECK(p11_rv_class(rv) == P11_C_CONFIG);
+    CHECK(strstr(d.msg, "token_serial") != NULL);
+    CHECK(t == NULL);
+    p11_module_release(m);
+}
+
+static void
+test_p11_sign_duplicate_key_label_ambiguous(void)
+{
+    p11_token *t = open_token();
+    uint8_t dg[32] = {3}, *sig = NULL;
+    size_t sig_len = 0;
+    p11_diag d = {""};
+    static const char *ids[] = {"0b01", "0b02"};
+
+    REQUIRE(t != NULL);
+    /* Two key pairs with one label, made behind our back by pkcs11-tool
+     * (our own keygen refuses duplicates). */
+    for (size_t i = 0; i < 2; i++) {
+        char *argv[] = {
+            "pkcs11-tool",  "--module",   (char *)g_module, "--token-label",
+            LABEL,          "--login",    "--pin",          PIN,
+            "--keypairgen", "--key-type", "EC:prime256v1",  "--label",
+            "dup-key",      "--id",       (char *)ids[i],   NULL};
+        p11_keyinfo *keys = NULL;
+        size_t count = 0;
+        bool have = false;
+
+        REQUIRE(p11_list_keys(t, &keys, &count, &d) == CKR_OK);
+        for (size_t k = 0; k < count; k++)
+            have |= keys[k].id_len == 2 && keys[k].id[0] == 0x0b &&
+                    keys[k].id[1] == (uint8_t)(i + 1);
+        free(keys);
+        if (!have)
+            REQUIRE(run(argv, kt_path(g_dir, "keypairgen.log")) == 0);
+    }
+    CHECK(p11_sign(t, "dup-key", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL,
+                   &d) == P11R_KEY_AMBIGUOUS);
+    CHECK(strstr(d.msg, "id:HEX") != NULL);
+    CHECK(sig == NULL);
+    REQUIRE(p11_sign(t, "id:0b02", P11_ANY_KEY, dg, 32, &sig, &sig_len, NULL,
+                     &d) == CKR_OK);
+    free(sig);
+    p11_token_close(t);
+}
+
 /* ---- p11 layer: keys
  * --------------------------------------------------------- */
 
@@ -530,9 +602,12 @@ test_p11_list_keys_non_extractable(void)
     REQUIRE(p11_list_keys(t, &keys, &count, &d) == CKR_OK);
     CHECK(count >= 4);
     for (size_t i = 0; i < count; i++) {
-        /* Every key we generate is sensitive and never extractable. */
-        CHECK(keys[i].sensitive);
-        CHECK(!keys[i].extractable);
+        /* Every key we generate is sensitive and never extractable
+         * ("dup-key" comes from pkcs11-tool, not from us). */
+        if (strcmp(keys[i].label, "dup-key") != 0) {
+            CHECK(keys[i].sensitive);
+            CHECK(!keys[i].extractable);
+        }
         if (strcmp(keys[i].label, "ec1") == 0) {
             ec = true;
             CHECK(keys[i].cls == CKO_PRIVATE_KEY);
@@ -1514,6 +1589,8 @@ static const kt_case cases[] = {
     KT_CASE(test_p11_token_wrong_pin_auth_error),
     KT_CASE(test_p11_token_unknown_label_not_found),
     KT_CASE(test_p11_token_by_serial_opens),
+    KT_CASE(test_p11_token_duplicate_label_ambiguous),
+    KT_CASE(test_p11_sign_duplicate_key_label_ambiguous),
     KT_CASE(test_p11_keygen_ec_sign_verifies_with_openssl),
     KT_CASE(test_p11_keygen_ed25519_sign_verifies_with_openssl),
     KT_CASE(test_p11_keygen_rsa_pss_verifies_with_openssl),
