@@ -47,13 +47,14 @@ typedef struct zb_cfg {
     uint64_t gets;
     uint64_t durable;
     const char *dir;
+    const char *only; /* NULL, or run only "zap", "lmdb" or "sqlcipher" */
 } zb_cfg;
 
 /* The workload shared by every engine. */
 typedef struct zb_data {
-    uint8_t *keys;     /* records * ZB_KEY_LEN: loaded keys */
-    uint8_t *dkeys;    /* durable * ZB_KEY_LEN: fresh keys for durableput */
-    uint32_t *order;   /* gets indexes into keys */
+    uint8_t *keys;   /* records * ZB_KEY_LEN: loaded keys */
+    uint8_t *dkeys;  /* durable * ZB_KEY_LEN: fresh keys for durableput */
+    uint32_t *order; /* gets indexes into keys */
     uint64_t records, gets, durable;
 } zb_data;
 
@@ -204,8 +205,8 @@ bench_zap(const zb_cfg *c, const zb_data *d, zb_result *r)
     t = zb_now();
     for (uint64_t i = 0; i < d->durable; i++) {
         zb_value(i, v);
-        zb_zap_check(zap_put(db, "bench", d->dkeys + i * ZB_KEY_LEN,
-                             ZB_KEY_LEN, v, ZB_VAL_LEN),
+        zb_zap_check(zap_put(db, "bench", d->dkeys + i * ZB_KEY_LEN, ZB_KEY_LEN,
+                             v, ZB_VAL_LEN),
                      "zap_put");
     }
     r->durableput = d->durable ? (double)d->durable / (zb_now() - t) : 0;
@@ -290,7 +291,8 @@ bench_lmdb(const zb_cfg *c, const zb_data *d, zb_result *r)
     kc_wipe(copy, sizeof copy);
 }
 
-/* ---- SQLCipher ------------------------------------------------------------ */
+/* ---- SQLCipher ------------------------------------------------------------
+ */
 
 #ifdef ZB_HAVE_SQLCIPHER
 static void
@@ -333,12 +335,15 @@ bench_sqlcipher(const zb_cfg *c, const zb_data *d, zb_result *r)
      * cache makes it several times slower at a million records). */
     zb_exec(db, "PRAGMA cache_size = -1048576");
     zb_exec(db, "CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
-    zb_sql_check(db, sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv VALUES (?, ?)",
-                                        -1, &ins, NULL),
+    zb_sql_check(db,
+                 sqlite3_prepare_v2(db,
+                                    "INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                                    -1, &ins, NULL),
                  SQLITE_OK, "prepare insert");
-    zb_sql_check(db, sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?", -1,
-                                        &sel, NULL),
-                 SQLITE_OK, "prepare select");
+    zb_sql_check(
+        db,
+        sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?", -1, &sel, NULL),
+        SQLITE_OK, "prepare select");
 
     t = zb_now();
     for (uint64_t i = 0; i < d->records;) {
@@ -387,13 +392,15 @@ bench_sqlcipher(const zb_cfg *c, const zb_data *d, zb_result *r)
 }
 #endif
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main ------------------------------------------------------------------
+ */
 
 static void
 usage(FILE *f)
 {
     fprintf(f, "Usage: zapdb-bench --dir DIR [--records N] [--gets N] "
                "[--durable N]\n"
+               "                   [--only zap|lmdb|sqlcipher]\n"
                "Loads N records (default 1000000) into ZapDB, raw LMDB and "
                "SQLCipher under\nDIR (must exist and be empty of earlier "
                "runs), then prints one figure a line.\n");
@@ -408,6 +415,7 @@ parse(int argc, char **argv, zb_cfg *c)
     c->gets = 1000000;
     c->durable = 2000;
     c->dir = NULL;
+    c->only = NULL;
     for (int i = 1; i < argc; i++) {
         uint64_t *slot = NULL;
         if (strcmp(argv[i], "--help") == 0) {
@@ -418,6 +426,10 @@ parse(int argc, char **argv, zb_cfg *c)
             return -1;
         if (strcmp(argv[i], "--dir") == 0) {
             c->dir = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--only") == 0) {
+            c->only = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--records") == 0)
@@ -434,10 +446,19 @@ parse(int argc, char **argv, zb_cfg *c)
     }
     if (!gets_set)
         c->gets = c->records;
+    if (c->only && strcmp(c->only, "zap") != 0 &&
+        strcmp(c->only, "lmdb") != 0 && strcmp(c->only, "sqlcipher") != 0)
+        return -1;
     if (!c->dir || c->records == 0 || c->records > UINT32_MAX ||
         c->gets > (1ull << 32) || c->durable > 10000000)
         return -1;
     return 0;
+}
+
+static bool
+want(const zb_cfg *c, const char *engine)
+{
+    return !c->only || strcmp(c->only, engine) == 0;
 }
 
 static void
@@ -464,27 +485,35 @@ main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("records %llu count\n", (unsigned long long)c.records);
 
-    bench_zap(&c, &d, &zap);
-    printf("zap_batchput %.0f ops/s\nzap_get %.0f ops/s\n"
-           "zap_durableput %.0f ops/s\nzap_file %.1f MiB\n",
-           zap.batchput, zap.get, zap.durableput, zap.file_mb);
-    bench_lmdb(&c, &d, &lmdb);
-    printf("lmdb_batchput %.0f ops/s\nlmdb_get %.0f ops/s\n"
-           "lmdb_durableput %.0f ops/s\nlmdb_file %.1f MiB\n",
-           lmdb.batchput, lmdb.get, lmdb.durableput, lmdb.file_mb);
+    if (want(&c, "zap")) {
+        bench_zap(&c, &d, &zap);
+        printf("zap_batchput %.0f ops/s\nzap_get %.0f ops/s\n"
+               "zap_durableput %.0f ops/s\nzap_file %.1f MiB\n",
+               zap.batchput, zap.get, zap.durableput, zap.file_mb);
+    }
+    if (want(&c, "lmdb")) {
+        bench_lmdb(&c, &d, &lmdb);
+        printf("lmdb_batchput %.0f ops/s\nlmdb_get %.0f ops/s\n"
+               "lmdb_durableput %.0f ops/s\nlmdb_file %.1f MiB\n",
+               lmdb.batchput, lmdb.get, lmdb.durableput, lmdb.file_mb);
+    }
 #ifdef ZB_HAVE_SQLCIPHER
-    bench_sqlcipher(&c, &d, &sqlc);
-    printf("sqlcipher_batchput %.0f ops/s\nsqlcipher_get %.0f ops/s\n"
-           "sqlcipher_durableput %.0f ops/s\nsqlcipher_file %.1f MiB\n",
-           sqlc.batchput, sqlc.get, sqlc.durableput, sqlc.file_mb);
+    if (want(&c, "sqlcipher")) {
+        bench_sqlcipher(&c, &d, &sqlc);
+        printf("sqlcipher_batchput %.0f ops/s\nsqlcipher_get %.0f ops/s\n"
+               "sqlcipher_durableput %.0f ops/s\nsqlcipher_file %.1f MiB\n",
+               sqlc.batchput, sqlc.get, sqlc.durableput, sqlc.file_mb);
+    }
 #else
     printf("# sqlcipher: skipped (built without SQLCipher: pkg-config "
            "module sqlcipher not found)\n");
 #endif
-    ratio("zap_get_vs_lmdb", zap.get, lmdb.get);
-    ratio("zap_batchput_vs_lmdb", zap.batchput, lmdb.batchput);
-    ratio("zap_durableput_vs_lmdb", zap.durableput, lmdb.durableput);
-    if (sqlc.ran) {
+    if (zap.ran && lmdb.ran) {
+        ratio("zap_get_vs_lmdb", zap.get, lmdb.get);
+        ratio("zap_batchput_vs_lmdb", zap.batchput, lmdb.batchput);
+        ratio("zap_durableput_vs_lmdb", zap.durableput, lmdb.durableput);
+    }
+    if (zap.ran && sqlc.ran) {
         ratio("zap_get_vs_sqlcipher", zap.get, sqlc.get);
         ratio("zap_batchput_vs_sqlcipher", zap.batchput, sqlc.batchput);
         ratio("zap_durableput_vs_sqlcipher", zap.durableput, sqlc.durableput);

@@ -23,7 +23,7 @@
 #error "ZAPDB_BIN must name the zapdb binary"
 #endif
 
-#define PW "correct horse battery staple"
+#define PW  "correct horse battery staple"
 #define KDF "--kdf-ops", "1", "--kdf-mem", "8192"
 
 /* The last run's results; replaced by the next run. */
@@ -93,7 +93,8 @@ run_v(const void *in, size_t in_len, const char *env_pw,
     if (pid < 0)
         return R.status = -1;
     if (pid == 0) {
-        int fi = open(in_p, O_RDONLY), fo = open(out_p, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+        int fi = open(in_p, O_RDONLY),
+            fo = open(out_p, O_WRONLY | O_CREAT | O_TRUNC, 0600),
             fe = open(err_p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fi < 0 || fo < 0 || fe < 0 || setsid() < 0 || dup2(fi, 0) < 0 ||
             dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
@@ -114,7 +115,8 @@ run_v(const void *in, size_t in_len, const char *env_pw,
     R.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     R.out = kt_read_all(out_p, &R.out_len);
     R.err = (char *)kt_read_all(err_p, &R.err_len);
-    if (R.err && (strstr(R.err, "Sanitizer") || strstr(R.err, "runtime error:")))
+    if (R.err &&
+        (strstr(R.err, "Sanitizer") || strstr(R.err, "runtime error:")))
         kt_fail(__FILE__, __LINE__, R.err);
     if (R.status != 0 && getenv("KT_VERBOSE"))
         fprintf(stderr, "    [exit %d] %s", R.status, R.err ? R.err : "");
@@ -193,8 +195,8 @@ fx_get(const fx *f, const char *bucket, const char *key)
 static void
 test_cli_help_every_subcommand_exits0(void)
 {
-    static const char *const cmds[] = {"init",   "put",    "get",    "del",
-                                       "ls",     "passwd", "rekey",  "verify",
+    static const char *const cmds[] = {"init",   "put",     "get",   "del",
+                                       "ls",     "passwd",  "rekey", "verify",
                                        "backup", "restore", "stats"};
     char want[64];
 
@@ -246,7 +248,8 @@ test_cli_bad_command_lines_exit2(void)
     /* missing and extra positionals: a value on argv is refused */
     CHECK_EQ(RUN("get", f.store), 2);
     CHECK(err_is_one_line("zapdb: get: missing arguments"));
-    CHECK_EQ(RUN("put", f.store, "b", "k", "the-value", "--password-file", f.pw), 2);
+    CHECK_EQ(
+        RUN("put", f.store, "b", "k", "the-value", "--password-file", f.pw), 2);
     CHECK(err_is_one_line("zapdb: put: too many arguments"));
     CHECK_EQ(RUN("put", f.store, "b", "--password-file", f.pw), 2);
     CHECK(err_is_one_line("zapdb: put: missing KEY"));
@@ -257,9 +260,11 @@ test_cli_bad_command_lines_exit2(void)
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "12k"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-ops", "-1"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "8191"), 2);
-    CHECK(err_is_one_line("zapdb: init: --kdf-mem must be at least 8192 bytes"));
+    CHECK(
+        err_is_one_line("zapdb: init: --kdf-mem must be at least 8192 bytes"));
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", f.pw,
-                 "--password-file", f.pw), 2);
+                 "--password-file", f.pw),
+             2);
     CHECK(err_is_one_line("zapdb: get: option --password-file given twice"));
     CHECK_EQ(RUN("stats", f.store, "--json=yes"), 2);
     CHECK_EQ(RUN("ls", f.store, "--prefix", "a", "--password-file", f.pw), 2);
@@ -304,8 +309,12 @@ test_cli_put_in_get_out_roundtrips_mode0600(void)
     REQUIRE(kt_write_file(in_p, "file-value\0with-nul", 19, 0600) == 0);
     /* an existing readable file is replaced by a 0600 one */
     REQUIRE(kt_write_file(out_p, "old", 3, 0644) == 0);
-    CHECK_EQ(RUN("put", f.store, "b", "k", "--in", in_p, "--password-file", f.pw), 0);
-    CHECK_EQ(RUN("get", f.store, "b", "k", "--out", out_p, "--password-file", f.pw), 0);
+    CHECK_EQ(
+        RUN("put", f.store, "b", "k", "--in", in_p, "--password-file", f.pw),
+        0);
+    CHECK_EQ(
+        RUN("get", f.store, "b", "k", "--out", out_p, "--password-file", f.pw),
+        0);
     CHECK_EQ(R.out_len, 0);
     got = kt_read_all(out_p, &got_len);
     REQUIRE(got);
@@ -315,7 +324,8 @@ test_cli_put_in_get_out_roundtrips_mode0600(void)
     CHECK_EQ(st.st_mode & 07777, 0600);
     /* --in naming a missing file fails without touching the store */
     CHECK_EQ(RUN("put", f.store, "b", "k", "--in", kt_path(f.dir, "nope"),
-                 "--password-file", f.pw), 1);
+                 "--password-file", f.pw),
+             1);
     CHECK(err_is_one_line("zapdb: put: cannot read the value from"));
     CHECK_EQ(fx_get(&f, "b", "k"), 0);
     CHECK(out_is("file-value\0with-nul", 19));
@@ -338,17 +348,26 @@ test_cli_key_hex_binary_key_roundtrips(void)
     fx f;
     fx_init(&f);
     CHECK_EQ(RUN_IN("bin", 3, "put", f.store, "b", "--key-hex", "00ff10",
-                    "--password-file", f.pw), 0);
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "00FF10", "--password-file", f.pw), 0);
+                    "--password-file", f.pw),
+             0);
+    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "00FF10", "--password-file",
+                 f.pw),
+             0);
     CHECK(out_is("bin", 3));
     /* a text key equals its hex spelling */
     CHECK_EQ(fx_put(&f, "b", "AB", "text", 4), 0);
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "4142", "--password-file", f.pw), 0);
+    CHECK_EQ(
+        RUN("get", f.store, "b", "--key-hex", "4142", "--password-file", f.pw),
+        0);
     CHECK(out_is("text", 4));
     CHECK_EQ(RUN("ls", f.store, "b", "--password-file", f.pw), 0);
     CHECK(out_is("hex:00ff10\nAB\n", 14));
-    CHECK_EQ(RUN("del", f.store, "b", "--key-hex", "00ff10", "--password-file", f.pw), 0);
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "00ff10", "--password-file", f.pw), 3);
+    CHECK_EQ(RUN("del", f.store, "b", "--key-hex", "00ff10", "--password-file",
+                 f.pw),
+             0);
+    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "00ff10", "--password-file",
+                 f.pw),
+             3);
 }
 
 static void
@@ -356,12 +375,19 @@ test_cli_key_hex_invalid_exits2(void)
 {
     fx f;
     fx_init(&f);
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "abc", "--password-file", f.pw), 2);
+    CHECK_EQ(
+        RUN("get", f.store, "b", "--key-hex", "abc", "--password-file", f.pw),
+        2);
     CHECK(err_is_one_line("zapdb: get: --key-hex needs hex digits"));
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "zz", "--password-file", f.pw), 2);
-    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "", "--password-file", f.pw), 2);
+    CHECK_EQ(
+        RUN("get", f.store, "b", "--key-hex", "zz", "--password-file", f.pw),
+        2);
+    CHECK_EQ(RUN("get", f.store, "b", "--key-hex", "", "--password-file", f.pw),
+             2);
     CHECK(err_is_one_line("zapdb: get: the key is empty"));
-    CHECK_EQ(RUN("get", f.store, "b", "k", "--key-hex", "00", "--password-file", f.pw), 2);
+    CHECK_EQ(RUN("get", f.store, "b", "k", "--key-hex", "00", "--password-file",
+                 f.pw),
+             2);
     CHECK(err_is_one_line("zapdb: get: give KEY or --key-hex, not both"));
 }
 
@@ -390,7 +416,9 @@ test_cli_oversize_names_and_values_rejected(void)
     in_p = kt_path(f.dir, "big.in");
     REQUIRE(kt_write_file(in_p, "", 0, 0600) == 0);
     REQUIRE(truncate(in_p, (off_t)ZAP_MAX_VALUE + 1) == 0);
-    CHECK_EQ(RUN("put", f.store, "b", "huge", "--in", in_p, "--password-file", f.pw), 1);
+    CHECK_EQ(
+        RUN("put", f.store, "b", "huge", "--in", in_p, "--password-file", f.pw),
+        1);
     CHECK(err_is_one_line("zapdb: put: the value is larger than"));
     unlink(in_p);
     CHECK_EQ(fx_get(&f, "b", "huge"), 3);
@@ -409,9 +437,12 @@ test_cli_missing_things_exit3(void)
     CHECK(err_is_one_line("zapdb: del: no such key"));
     CHECK_EQ(RUN("ls", f.store, "nobucket", "--password-file", f.pw), 3);
     CHECK(err_is_one_line("zapdb: ls: no bucket nobucket"));
-    CHECK_EQ(RUN("get", kt_path(f.dir, "nostore"), "b", "k", "--password-file", f.pw), 3);
+    CHECK_EQ(RUN("get", kt_path(f.dir, "nostore"), "b", "k", "--password-file",
+                 f.pw),
+             3);
     CHECK(err_is_one_line("zapdb: get: no store at"));
-    CHECK_EQ(RUN("verify", kt_path(f.dir, "nostore"), "--password-file", f.pw), 3);
+    CHECK_EQ(RUN("verify", kt_path(f.dir, "nostore"), "--password-file", f.pw),
+             3);
 }
 
 static void
@@ -432,8 +463,8 @@ test_cli_del_removes_only_that_key(void)
 static void
 test_cli_ls_buckets_and_prefix_sorted(void)
 {
-    static const char *const keys[] = {"user/bob", "app/x", "user/alice",
-                                       "user", "users/z", "hex:tricky"};
+    static const char *const keys[] = {"user/bob", "app/x",   "user/alice",
+                                       "user",     "users/z", "hex:tricky"};
     fx f;
 
     fx_init(&f);
@@ -447,14 +478,22 @@ test_cli_ls_buckets_and_prefix_sorted(void)
     const char *all = "app/x\nhex:6865783a747269636b79\nuser\nuser/alice\n"
                       "user/bob\nusers/z\n";
     CHECK(out_is(all, strlen(all)));
-    CHECK_EQ(RUN("ls", f.store, "main", "--prefix", "user/", "--password-file", f.pw), 0);
+    CHECK_EQ(RUN("ls", f.store, "main", "--prefix", "user/", "--password-file",
+                 f.pw),
+             0);
     CHECK(out_is("user/alice\nuser/bob\n", 20));
-    CHECK_EQ(RUN("ls", f.store, "main", "--prefix-hex", "7573", "--password-file", f.pw), 0);
+    CHECK_EQ(RUN("ls", f.store, "main", "--prefix-hex", "7573",
+                 "--password-file", f.pw),
+             0);
     const char *us = "user\nuser/alice\nuser/bob\nusers/z\n";
     CHECK(out_is(us, strlen(us)));
-    CHECK_EQ(RUN("ls", f.store, "main", "--prefix", "nothing", "--password-file", f.pw), 0);
+    CHECK_EQ(RUN("ls", f.store, "main", "--prefix", "nothing",
+                 "--password-file", f.pw),
+             0);
     CHECK_EQ(R.out_len, 0);
-    CHECK_EQ(RUN("ls", f.store, "main", "--prefix-hex", "7", "--password-file", f.pw), 2);
+    CHECK_EQ(RUN("ls", f.store, "main", "--prefix-hex", "7", "--password-file",
+                 f.pw),
+             2);
 }
 
 /* ---- passwords -------------------------------------------------------- */
@@ -472,7 +511,8 @@ test_cli_wrong_password_exits4(void)
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", bad), 4);
     CHECK(err_is_one_line("zapdb: get: cannot open the store: wrong password"));
     CHECK_EQ(R.out_len, 0);
-    CHECK_EQ(RUN_IN("x", 1, "put", f.store, "b", "k", "--password-file", bad), 4);
+    CHECK_EQ(RUN_IN("x", 1, "put", f.store, "b", "k", "--password-file", bad),
+             4);
     CHECK_EQ(RUN("verify", f.store, "--password-file", bad), 4);
     CHECK_EQ(RUN_ENV("wrong", "stats", f.store), 4);
     /* nothing changed */
@@ -492,7 +532,8 @@ test_cli_password_file_mode0644_refused(void)
     CHECK_EQ(RUN("ls", f.store, "--password-file", loose), 1);
     CHECK(err_is_one_line("zapdb: ls: password file"));
     CHECK(err_has("mode 0644"));
-    CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--password-file", loose, KDF), 1);
+    CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--password-file", loose, KDF),
+             1);
     CHECK(err_has("mode 0644"));
     CHECK(access(kt_path(f.dir, "s2"), F_OK) != 0);
     REQUIRE(chmod(loose, 0640) == 0);
@@ -513,7 +554,8 @@ test_cli_password_sources_env_missing_empty(void)
     CHECK_EQ(RUN_ENV(PW, "get", f.store, "b", "k"), 0);
     CHECK(out_is("v", 1));
     /* the file wins over the environment */
-    CHECK_EQ(RUN_ENV("wrong", "get", f.store, "b", "k", "--password-file", f.pw), 0);
+    CHECK_EQ(
+        RUN_ENV("wrong", "get", f.store, "b", "k", "--password-file", f.pw), 0);
     /* no file, no variable, no terminal */
     CHECK_EQ(RUN("get", f.store, "b", "k"), 2);
     CHECK(err_is_one_line("zapdb: get: no password"));
@@ -521,7 +563,9 @@ test_cli_password_sources_env_missing_empty(void)
     REQUIRE(kt_write_file(empty, "\n", 1, 0600) == 0);
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", empty), 1);
     CHECK(err_is_one_line("zapdb: get: the password is empty"));
-    CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", kt_path(f.dir, "nofile")), 1);
+    CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file",
+                 kt_path(f.dir, "nofile")),
+             1);
     CHECK(err_is_one_line("zapdb: get: cannot read password file"));
 }
 
@@ -533,7 +577,9 @@ test_cli_init_existing_store_refused(void)
     CHECK_EQ(fx_put(&f, "b", "k", "v", 1), 0);
     CHECK_EQ(RUN("init", f.store, "--password-file", f.pw, KDF), 1);
     CHECK(err_is_one_line("zapdb: init: a store already exists"));
-    CHECK_EQ(RUN("init", kt_path(f.dir, "no/such/parent"), "--password-file", f.pw, KDF), 1);
+    CHECK_EQ(RUN("init", kt_path(f.dir, "no/such/parent"), "--password-file",
+                 f.pw, KDF),
+             1);
     CHECK(err_is_one_line("zapdb: init: cannot create a store at"));
     CHECK_EQ(fx_get(&f, "b", "k"), 0);
     CHECK(out_is("v", 1));
@@ -553,13 +599,15 @@ test_cli_passwd_old_fails_new_works(void)
     REQUIRE(kt_write_file(loose, "a new password\n", 15, 0604) == 0);
     /* a loose new-password file is refused and nothing changes */
     CHECK_EQ(RUN("passwd", f.store, "--password-file", f.pw,
-                 "--new-password-file", loose), 1);
+                 "--new-password-file", loose),
+             1);
     CHECK(err_has("mode 0604"));
     CHECK_EQ(fx_get(&f, "b", "k"), 0);
     /* no new password source */
     CHECK_EQ(RUN("passwd", f.store, "--password-file", f.pw), 2);
     CHECK_EQ(RUN("passwd", f.store, "--password-file", f.pw,
-                 "--new-password-file", npw, "--kdf-ops", "2"), 0);
+                 "--new-password-file", npw, "--kdf-ops", "2"),
+             0);
     CHECK_EQ(fx_get(&f, "b", "k"), 4);
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", npw), 0);
     CHECK(out_is("kept", 4));
@@ -593,7 +641,8 @@ test_cli_rekey_keeps_data_new_generation(void)
     CHECK_EQ(RUN("stats", f.store, "--json", "--password-file", f.pw), 0);
     j = json_loadb((const char *)R.out, R.out_len, 0, NULL);
     REQUIRE(j);
-    CHECK_EQ(json_integer_value(json_object_get(j, "dek_generation")), gen0 + 1);
+    CHECK_EQ(json_integer_value(json_object_get(j, "dek_generation")),
+             gen0 + 1);
     json_decref(j);
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof key, "k%02d", i);
@@ -602,7 +651,8 @@ test_cli_rekey_keeps_data_new_generation(void)
     }
     CHECK_EQ(RUN("verify", f.store, "--password-file", f.pw), 0);
     CHECK(out_is("verified 20 records in 2 buckets: 0 bad\n", 40));
-    CHECK_EQ(RUN("rekey", f.store, "--password-file", kt_path(f.dir, "nofile")), 1);
+    CHECK_EQ(RUN("rekey", f.store, "--password-file", kt_path(f.dir, "nofile")),
+             1);
 }
 
 /* Index of the middle of the longest run of 4 KiB pages in `buf` that look
@@ -646,7 +696,8 @@ largest_file(const char *dir)
         return NULL;
     while ((de = readdir(d)) != NULL) {
         const char *p = kt_path(dir, de->d_name);
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > best_size) {
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+            st.st_size > best_size) {
             best = p;
             best_size = st.st_size;
         }
@@ -687,9 +738,11 @@ test_cli_tampered_record_verify_exits5_names_bucket(void)
     CHECK(out_has("bucket victim position 0: "));
     CHECK(!out_has("bucket good"));
     CHECK(out_has("verified 2 records in 2 buckets: 1 bad\n"));
-    CHECK(err_is_one_line("zapdb: verify: 1 of 2 records failed authentication"));
+    CHECK(
+        err_is_one_line("zapdb: verify: 1 of 2 records failed authentication"));
     CHECK_EQ(fx_get(&f, "victim", "big"), 5);
-    CHECK(err_is_one_line("zapdb: get: cannot read the value: store is corrupt"));
+    CHECK(
+        err_is_one_line("zapdb: get: cannot read the value: store is corrupt"));
     CHECK_EQ(R.out_len, 0);
     CHECK_EQ(fx_get(&f, "good", "k"), 0);
     CHECK(out_is("fine", 4));
@@ -727,7 +780,9 @@ test_cli_store_files_hold_no_plaintext(void)
     fx f;
 
     fx_init(&f);
-    CHECK_EQ(fx_put(&f, "BucketMarker", "KeyMarker-91", "ValueMarker-1234567", 19), 0);
+    CHECK_EQ(
+        fx_put(&f, "BucketMarker", "KeyMarker-91", "ValueMarker-1234567", 19),
+        0);
     CHECK_EQ(fx_get(&f, "BucketMarker", "KeyMarker-91"), 0);
     CHECK(out_is("ValueMarker-1234567", 19));
     CHECK(!tree_contains(f.store, "ValueMarker"));
@@ -736,7 +791,9 @@ test_cli_store_files_hold_no_plaintext(void)
     CHECK(!tree_contains(f.store, PW));
     bk = kt_path(f.dir, "bk");
     REQUIRE(mkdir(bk, 0700) == 0);
-    CHECK_EQ(RUN("backup", f.store, kt_path(bk, "b.zbk"), "--password-file", f.pw), 0);
+    CHECK_EQ(
+        RUN("backup", f.store, kt_path(bk, "b.zbk"), "--password-file", f.pw),
+        0);
     CHECK(!tree_contains(bk, "ValueMarker"));
     CHECK(!tree_contains(bk, "KeyMarker"));
     CHECK_EQ(RUN("verify", f.store, "--password-file", f.pw), 0);
@@ -761,7 +818,9 @@ test_cli_backup_restore_roundtrips(void)
     CHECK_EQ(R.err_len, 0);
     REQUIRE(stat(bk, &st) == 0);
     CHECK_EQ(st.st_mode & 07777, 0600);
-    CHECK_EQ(RUN("backup", f.store, kt_path(f.dir, "nodir/b"), "--password-file", f.pw), 3);
+    CHECK_EQ(RUN("backup", f.store, kt_path(f.dir, "nodir/b"),
+                 "--password-file", f.pw),
+             3);
     CHECK(err_is_one_line("zapdb: backup: cannot write"));
     /* later changes to the source do not reach the restored copy */
     CHECK_EQ(fx_put(&f, "b1", "k1", "changed", 7), 0);
@@ -797,29 +856,37 @@ test_cli_restore_bad_backups_rejected(void)
     /* truncated */
     cut = kt_path(f.dir, "cut");
     CHECK(kt_write_file(cut, buf, len - 7, 0600) == 0);
-    CHECK_EQ(RUN("restore", cut, kt_path(f.dir, "r1"), "--password-file", f.pw), 5);
-    CHECK(err_is_one_line("zapdb: restore: cannot restore the backup: store is corrupt"));
+    CHECK_EQ(RUN("restore", cut, kt_path(f.dir, "r1"), "--password-file", f.pw),
+             5);
+    CHECK(err_is_one_line(
+        "zapdb: restore: cannot restore the backup: store is corrupt"));
     CHECK(access(kt_path(f.dir, "r1"), F_OK) != 0); /* removed */
     /* one byte flipped near the end (inside the records) */
     flip = kt_path(f.dir, "flip");
     buf[len - 20] ^= 0x40;
     CHECK(kt_write_file(flip, buf, len, 0600) == 0);
     free(buf);
-    CHECK_EQ(RUN("restore", flip, kt_path(f.dir, "r2"), "--password-file", f.pw), 5);
+    CHECK_EQ(
+        RUN("restore", flip, kt_path(f.dir, "r2"), "--password-file", f.pw), 5);
     /* empty file */
     CHECK(kt_write_file(cut, "", 0, 0600) == 0);
-    CHECK_EQ(RUN("restore", cut, kt_path(f.dir, "r3"), "--password-file", f.pw), 5);
+    CHECK_EQ(RUN("restore", cut, kt_path(f.dir, "r3"), "--password-file", f.pw),
+             5);
     /* no such file */
     CHECK_EQ(RUN("restore", kt_path(f.dir, "nofile"), kt_path(f.dir, "r0"),
-                 "--password-file", f.pw), 3);
+                 "--password-file", f.pw),
+             3);
     CHECK(err_is_one_line("zapdb: restore: no backup file at"));
     /* wrong password */
     wrong = kt_path(f.dir, "wrong");
     REQUIRE(kt_write_file(wrong, "not it", 6, 0600) == 0);
-    CHECK_EQ(RUN("restore", bk, kt_path(f.dir, "r4"), "--password-file", wrong), 4);
+    CHECK_EQ(RUN("restore", bk, kt_path(f.dir, "r4"), "--password-file", wrong),
+             4);
     /* the good one still restores */
-    CHECK_EQ(RUN("restore", bk, kt_path(f.dir, "r5"), "--password-file", f.pw), 0);
-    CHECK_EQ(RUN("get", kt_path(f.dir, "r5"), "b", "k", "--password-file", f.pw), 0);
+    CHECK_EQ(RUN("restore", bk, kt_path(f.dir, "r5"), "--password-file", f.pw),
+             0);
+    CHECK_EQ(
+        RUN("get", kt_path(f.dir, "r5"), "b", "k", "--password-file", f.pw), 0);
     CHECK(out_is("secret value", 12));
 }
 
@@ -856,14 +923,23 @@ test_cli_sync_modes_accepted(void)
 {
     fx f;
     fx_init(&f);
-    CHECK_EQ(RUN_IN("n", 1, "put", f.store, "b", "n", "--sync", "none", "--password-file", f.pw), 0);
-    CHECK_EQ(RUN_IN("m", 1, "put", f.store, "b", "m", "--sync=meta", "--password-file", f.pw), 0);
-    CHECK_EQ(RUN_IN("f", 1, "put", f.store, "b", "f", "--sync", "full", "--password-file", f.pw), 0);
+    CHECK_EQ(RUN_IN("n", 1, "put", f.store, "b", "n", "--sync", "none",
+                    "--password-file", f.pw),
+             0);
+    CHECK_EQ(RUN_IN("m", 1, "put", f.store, "b", "m", "--sync=meta",
+                    "--password-file", f.pw),
+             0);
+    CHECK_EQ(RUN_IN("f", 1, "put", f.store, "b", "f", "--sync", "full",
+                    "--password-file", f.pw),
+             0);
     CHECK_EQ(RUN("ls", f.store, "b", "--password-file", f.pw), 0);
     CHECK(out_is("f\nm\nn\n", 6));
     /* "--" lets a key start with a dash */
-    CHECK_EQ(RUN_IN("d", 1, "put", f.store, "--password-file", f.pw, "--", "b", "-dash"), 0);
-    CHECK_EQ(RUN("get", f.store, "--password-file", f.pw, "--", "b", "-dash"), 0);
+    CHECK_EQ(RUN_IN("d", 1, "put", f.store, "--password-file", f.pw, "--", "b",
+                    "-dash"),
+             0);
+    CHECK_EQ(RUN("get", f.store, "--password-file", f.pw, "--", "b", "-dash"),
+             0);
     CHECK(out_is("d", 1));
 }
 

@@ -207,8 +207,7 @@ zt_cmd_ls(const zt_args *a)
         zt_err(a, "--prefix needs a BUCKET");
         return ZT_EXIT_USAGE;
     }
-    if (a->pos_count == 2 &&
-        (rc = zt_check_bucket(a, a->pos[1])) != ZT_EXIT_OK)
+    if (a->pos_count == 2 && (rc = zt_check_bucket(a, a->pos[1])) != ZT_EXIT_OK)
         return rc;
     if (a->prefix) {
         prefix_len = strlen(a->prefix);
@@ -223,8 +222,8 @@ zt_cmd_ls(const zt_args *a)
             zt_err(a, "out of memory");
             return ZT_EXIT_ERR;
         }
-        if (kc_hex_decode(a->prefix_hex, hl, prefix, hl / 2 + 1,
-                          &prefix_len) != 0) {
+        if (kc_hex_decode(a->prefix_hex, hl, prefix, hl / 2 + 1, &prefix_len) !=
+            0) {
             zt_err(a, "--prefix-hex needs hex digits, an even number of them");
             rc = ZT_EXIT_USAGE;
             goto out;

@@ -33,8 +33,10 @@ zt_cmd_init(const zt_args *a)
     }
     if (err == ZAP_ENOSTORE) {
         db = NULL;
-        zt_err(a, "cannot create a store at %s: no such parent directory, or "
-                  "not writable", a->pos[0]);
+        zt_err(a,
+               "cannot create a store at %s: no such parent directory, or "
+               "not writable",
+               a->pos[0]);
         rc = ZT_EXIT_ERR;
         goto out;
     }
@@ -78,8 +80,8 @@ zt_cmd_passwd(const zt_args *a)
         if (!a->have_kdf_mem)
             opts.kdf_memlimit = (size_t)st.kdf_memlimit;
     }
-    err = zap_change_password(db, npw, npw_len,
-                              a->have_kdf_ops || a->have_kdf_mem ? &opts : NULL);
+    err = zap_change_password(
+        db, npw, npw_len, a->have_kdf_ops || a->have_kdf_mem ? &opts : NULL);
     if (err != ZAP_OK) {
         rc = zt_zap_err(a, db, err, "cannot change the password");
         goto out;
@@ -223,8 +225,8 @@ zt_cmd_restore(const zt_args *a)
         goto out;
     zt_opts(a, 0, &opts);
     zt_progress_init(&p, a->cmd);
-    err = zap_restore(a->pos[0], a->pos[1], &opts, pw, pw_len,
-                      zt_progress_cb, &p);
+    err = zap_restore(a->pos[0], a->pos[1], &opts, pw, pw_len, zt_progress_cb,
+                      &p);
     zt_progress_end(&p);
     if (err == ZAP_EEXIST) {
         zt_err(a, "%s already exists and is not empty", a->pos[1]);
@@ -247,7 +249,8 @@ kdf_name(const zap_stats *st, char *out, size_t out_cap)
 {
     size_t j = 0;
 
-    for (size_t i = 0; i < sizeof st->kdf && st->kdf[i] && j + 1 < out_cap; i++) {
+    for (size_t i = 0; i < sizeof st->kdf && st->kdf[i] && j + 1 < out_cap;
+         i++) {
         char c = st->kdf[i];
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
             out[j++] = c;
@@ -256,13 +259,13 @@ kdf_name(const zap_stats *st, char *out, size_t out_cap)
 }
 
 #define FMT_TEXT                                                               \
-    "records %llu\nbuckets %llu\nfile_bytes %llu\nmap_bytes %llu\n"           \
-    "page_size %llu\ntree_depth %llu\ndek_generation %llu\n"                  \
+    "records %llu\nbuckets %llu\nfile_bytes %llu\nmap_bytes %llu\n"            \
+    "page_size %llu\ntree_depth %llu\ndek_generation %llu\n"                   \
     "format_version %u\nkdf %s\nkdf_opslimit %llu\nkdf_memlimit %llu\n"
 #define FMT_JSON                                                               \
-    "{\"records\": %llu, \"buckets\": %llu, \"file_bytes\": %llu, "          \
-    "\"map_bytes\": %llu, \"page_size\": %llu, \"tree_depth\": %llu, "       \
-    "\"dek_generation\": %llu, \"format_version\": %u, \"kdf\": \"%s\", "   \
+    "{\"records\": %llu, \"buckets\": %llu, \"file_bytes\": %llu, "            \
+    "\"map_bytes\": %llu, \"page_size\": %llu, \"tree_depth\": %llu, "         \
+    "\"dek_generation\": %llu, \"format_version\": %u, \"kdf\": \"%s\", "      \
     "\"kdf_opslimit\": %llu, \"kdf_memlimit\": %llu}\n"
 
 int

@@ -66,8 +66,10 @@ pw_report(const zt_args *a, kc_pw_status st, const char *file,
     case KC_PW_OK:
         return ZT_EXIT_OK;
     case KC_PW_NONE:
-        zt_err(a, "no password: give --password-file FILE, set %s or run on "
-                  "a terminal", env_name);
+        zt_err(a,
+               "no password: give --password-file FILE, set %s or run on "
+               "a terminal",
+               env_name);
         return ZT_EXIT_USAGE;
     case KC_PW_EMPTY:
         zt_err(a, "the password is empty");
@@ -76,8 +78,10 @@ pw_report(const zt_args *a, kc_pw_status st, const char *file,
         zt_err(a, "cannot read password file %s: %s", file, strerror(e));
         return ZT_EXIT_ERR;
     case KC_PW_EPERM:
-        zt_err(a, "password file %s has mode %04o: it must not be readable "
-                  "by group or others (chmod 600 it)", file, (unsigned)e);
+        zt_err(a,
+               "password file %s has mode %04o: it must not be readable "
+               "by group or others (chmod 600 it)",
+               file, (unsigned)e);
         return ZT_EXIT_ERR;
     case KC_PW_ENOMEM:
         zt_err(a, "out of memory");
@@ -148,8 +152,8 @@ zt_open(const zt_args *a, unsigned flags, zap_db **db)
     int rc;
 
     *db = NULL;
-    rc = zt_password(a, a->password_file, "ZAPDB_PASSWORD", "Password: ",
-                     false, &pw, &pw_len);
+    rc = zt_password(a, a->password_file, "ZAPDB_PASSWORD", "Password: ", false,
+                     &pw, &pw_len);
     if (rc != ZT_EXIT_OK)
         return rc;
     zt_opts(a, flags, &opts);

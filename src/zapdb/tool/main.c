@@ -15,8 +15,8 @@
 typedef struct zt_cmd {
     const char *name;
     int (*fn)(const zt_args *a);
-    unsigned opts;      /* ZT_OPT_* accepted */
-    size_t min_pos;     /* positional arguments, fewest and most */
+    unsigned opts;  /* ZT_OPT_* accepted */
+    size_t min_pos; /* positional arguments, fewest and most */
     size_t max_pos;
     const char *synopsis;
     const char *summary;
@@ -164,8 +164,7 @@ find_opt(const char *name, size_t name_len)
 }
 
 static bool
-set_once(const zt_args *a, const char **slot, const char *name,
-         const char *val)
+set_once(const zt_args *a, const char **slot, const char *name, const char *val)
 {
     if (*slot) {
         zt_err(a, "option %s given twice", name);
@@ -251,7 +250,8 @@ parse_args(const zt_cmd *c, int argc, char **argv, int first, zt_args *a)
         const zt_optdef *o;
         size_t name_len;
 
-        if (!opts_done && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0))
+        if (!opts_done &&
+            (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0))
             return 1;
         if (!opts_done && strcmp(arg, "--") == 0) {
             opts_done = true;
@@ -305,7 +305,8 @@ main(int argc, char **argv)
 
     memset(&a, 0, sizeof a);
     if (kc_harden_process() != 0 || kc_init() != 0) {
-        fprintf(stderr, "zapdb: cannot harden the process or start libsodium\n");
+        fprintf(stderr,
+                "zapdb: cannot harden the process or start libsodium\n");
         return ZT_EXIT_ERR;
     }
     if (argc < 2) {
@@ -326,7 +327,8 @@ main(int argc, char **argv)
             return ZT_EXIT_OK;
         }
         if (!(c = find_cmd(argv[2]))) {
-            fprintf(stderr, "zapdb: help: unknown command \"%.64s\"\n", argv[2]);
+            fprintf(stderr, "zapdb: help: unknown command \"%.64s\"\n",
+                    argv[2]);
             return ZT_EXIT_USAGE;
         }
         usage_cmd(stdout, c);

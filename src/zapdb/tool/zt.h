@@ -28,30 +28,30 @@ enum {
 };
 
 /* Option bits: which options a subcommand accepts. */
-#define ZT_OPT_PWFILE    0x001u /* --password-file F */
-#define ZT_OPT_SYNC      0x002u /* --sync full|meta|none */
-#define ZT_OPT_IN        0x004u /* --in F */
-#define ZT_OPT_OUT       0x008u /* --out F */
-#define ZT_OPT_KEYHEX    0x010u /* --key-hex HEX */
-#define ZT_OPT_PREFIX    0x020u /* --prefix P, --prefix-hex HEX */
-#define ZT_OPT_NEWPW     0x040u /* --new-password-file F */
-#define ZT_OPT_KDF       0x080u /* --kdf-ops N, --kdf-mem BYTES */
-#define ZT_OPT_JSON      0x100u /* --json */
+#define ZT_OPT_PWFILE 0x001u /* --password-file F */
+#define ZT_OPT_SYNC   0x002u /* --sync full|meta|none */
+#define ZT_OPT_IN     0x004u /* --in F */
+#define ZT_OPT_OUT    0x008u /* --out F */
+#define ZT_OPT_KEYHEX 0x010u /* --key-hex HEX */
+#define ZT_OPT_PREFIX 0x020u /* --prefix P, --prefix-hex HEX */
+#define ZT_OPT_NEWPW  0x040u /* --new-password-file F */
+#define ZT_OPT_KDF    0x080u /* --kdf-ops N, --kdf-mem BYTES */
+#define ZT_OPT_JSON   0x100u /* --json */
 
 #define ZT_MAX_POS 3
 
 /* The parsed command line of one subcommand. Strings point into argv. */
 typedef struct zt_args {
-    const char *cmd;               /* subcommand name, for messages */
-    const char *pos[ZT_MAX_POS];   /* positional arguments */
+    const char *cmd;             /* subcommand name, for messages */
+    const char *pos[ZT_MAX_POS]; /* positional arguments */
     size_t pos_count;
     const char *password_file;
     const char *new_password_file;
     const char *in_file;
     const char *out_file;
     const char *key_hex;
-    const char *prefix;            /* --prefix (text) */
-    const char *prefix_hex;        /* --prefix-hex */
+    const char *prefix;     /* --prefix (text) */
+    const char *prefix_hex; /* --prefix-hex */
     bool json;
     bool have_sync;
     zap_sync_mode sync;
@@ -85,8 +85,7 @@ int zt_open(const zt_args *a, unsigned flags, zap_db **db);
 
 /* The record key: --key-hex, else positional `pos[idx]` as text. Decoded
  * keys are allocated into *key (free()); returns an exit status. */
-int zt_record_key(const zt_args *a, size_t idx, uint8_t **key,
-                  size_t *key_len);
+int zt_record_key(const zt_args *a, size_t idx, uint8_t **key, size_t *key_len);
 /* Checks a bucket name's length; returns an exit status. */
 int zt_check_bucket(const zt_args *a, const char *bucket);
 
