@@ -8,8 +8,14 @@
  *   transaction at a time per store (a second writer blocks until the first
  *   commits or aborts, across processes too). A zap_txn and a zap_iter
  *   belong to the thread that created them and must not be used from
- *   another. Several processes may open the same store; they see each
- *   other's commits.
+ *   another. A thread holding a write transaction must not start another
+ *   write (zap_put, zap_rekey, ...) on the same store: it would wait for
+ *   itself. Several processes may open the same store; they see each
+ *   other's commits. Within one process a store is opened once and the
+ *   handle shared: a second zap_open of an open store returns ZAP_EBUSY
+ *   (LMDB's file locks break when one file is opened twice in a process).
+ *   After fork(), the child must not use the parent's handles; it may open
+ *   the store itself.
  *
  * OWNERSHIP
  *   Every buffer the library returns (values, keys, lists) is allocated for
@@ -108,8 +114,9 @@ void zap_opts_default(zap_opts *opts);
  * The password is copied only into the KDF; the caller keeps ownership.
  * Returns ZAP_OK, ZAP_EAUTH (wrong password: nothing is modified),
  * ZAP_ENOSTORE (no store and no ZAP_CREATE), ZAP_EEXIST (ZAP_EXCL),
- * ZAP_ECORRUPT (header damaged), ZAP_EVERSION, ZAP_EBUSY, ZAP_EIO,
- * ZAP_EINVAL (empty password, NULL arguments). */
+ * ZAP_ECORRUPT (header damaged, data file truncated), ZAP_EVERSION,
+ * ZAP_EBUSY (locked, or already open in this process), ZAP_EIO,
+ * ZAP_EINVAL (empty password, NULL arguments, bad options). */
 zap_err zap_open(const char *path, const zap_opts *opts, const char *password,
                  size_t password_len, zap_db **out);
 

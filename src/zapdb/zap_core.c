@@ -29,6 +29,62 @@
 
 static _Atomic uint64_t zap_next_id = 1;
 
+/* Stores open in this process, by data file identity. The lock is held
+ * across fork() so the child gets a consistent list, which it then empties:
+ * a child must not use its parent's handles (LMDB rule) and may open the
+ * stores itself. */
+static pthread_mutex_t zap_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t zap_reg_once = PTHREAD_ONCE_INIT;
+static zap_db *zap_reg_head;
+
+static void
+reg_prepare(void)
+{
+    pthread_mutex_lock(&zap_reg_mu);
+}
+
+static void
+reg_parent(void)
+{
+    pthread_mutex_unlock(&zap_reg_mu);
+}
+
+static void
+reg_child(void)
+{
+    zap_reg_head = NULL;
+    pthread_mutex_unlock(&zap_reg_mu);
+}
+
+static void
+reg_init(void)
+{
+    pthread_atfork(reg_prepare, reg_parent, reg_child);
+}
+
+/* Caller holds zap_reg_mu. */
+static bool
+reg_has(dev_t dev, ino_t ino)
+{
+    for (const zap_db *d = zap_reg_head; d; d = d->reg_next)
+        if (d->dev == dev && d->ino == ino)
+            return true;
+    return false;
+}
+
+static void
+reg_remove(zap_db *db)
+{
+    pthread_mutex_lock(&zap_reg_mu);
+    for (zap_db **pp = &zap_reg_head; *pp; pp = &(*pp)->reg_next)
+        if (*pp == db) {
+            *pp = db->reg_next;
+            break;
+        }
+    db->registered = false;
+    pthread_mutex_unlock(&zap_reg_mu);
+}
+
 /* Per-thread diagnostics and bucket-hash cache, tagged with the handle id
  * so that a stale entry of a closed handle is never used. */
 static _Thread_local struct {
@@ -674,6 +730,8 @@ zap_close(zap_db *db)
         mdb_txn_abort(db->pool[i]);
     if (db->env)
         mdb_env_close(db->env);
+    if (db->registered)
+        reg_remove(db); /* only now: our descriptors are closed */
     kc_secure_free(db->kek);
     kc_secure_free(db->names);
     kc_secure_free(db->slots);
@@ -719,6 +777,40 @@ prepare_dir(const char *path, const zap_opts *o)
     return ZAP_OK;
 }
 
+/* mdb_env_open() under the registry lock, refusing a store this process
+ * already has open (ZAP_EBUSY). */
+static zap_err
+env_open_once(zap_db *db, const char *path, unsigned flags)
+{
+    char file[PATH_MAX];
+    struct stat sb;
+    zap_err rc = ZAP_OK;
+    int fd, mrc;
+
+    if (snprintf(file, sizeof file, "%s/data.mdb", path) >= (int)sizeof file)
+        return ZAP_EINVAL;
+    pthread_once(&zap_reg_once, reg_init);
+    pthread_mutex_lock(&zap_reg_mu);
+    if (stat(file, &sb) == 0 && reg_has(sb.st_dev, sb.st_ino)) {
+        rc = ZAP_EBUSY;
+        goto out;
+    }
+    mrc = mdb_env_open(db->env, path, flags, 0600);
+    if (mrc == MDB_SUCCESS &&
+        (mdb_env_get_fd(db->env, &fd) != MDB_SUCCESS || fstat(fd, &sb) != 0))
+        mrc = EIO;
+    if ((rc = zap_lmdb_err(mrc)) != ZAP_OK)
+        goto out;
+    db->dev = sb.st_dev;
+    db->ino = sb.st_ino;
+    db->reg_next = zap_reg_head;
+    zap_reg_head = db;
+    db->registered = true;
+out:
+    pthread_mutex_unlock(&zap_reg_mu);
+    return rc;
+}
+
 static zap_err
 env_open(zap_db *db, const char *path, const zap_opts *o)
 {
@@ -726,6 +818,7 @@ env_open(zap_db *db, const char *path, const zap_opts *o)
     MDB_envinfo info;
     MDB_stat st;
     struct stat sb;
+    zap_err rc;
     int fd, mrc, dead = 0;
 
     if (o->sync == ZAP_SYNC_META)
@@ -739,9 +832,10 @@ env_open(zap_db *db, const char *path, const zap_opts *o)
     if ((mrc = mdb_env_create(&db->env)) != MDB_SUCCESS)
         return zap_lmdb_err(mrc);
     if ((mrc = mdb_env_set_maxdbs(db->env, 4)) != MDB_SUCCESS ||
-        (mrc = mdb_env_set_mapsize(db->env, o->map_size)) != MDB_SUCCESS ||
-        (mrc = mdb_env_open(db->env, path, flags, 0600)) != MDB_SUCCESS)
+        (mrc = mdb_env_set_mapsize(db->env, o->map_size)) != MDB_SUCCESS)
         return zap_lmdb_err(mrc);
+    if ((rc = env_open_once(db, path, flags)) != ZAP_OK)
+        return rc;
     /* Free reader slots left by processes that died (a crashed reader would
      * otherwise pin old pages and fill the reader table). */
     (void)mdb_reader_check(db->env, &dead);

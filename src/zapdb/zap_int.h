@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #define ZAP_FORMAT_VERSION 1u
 
@@ -86,6 +87,13 @@ typedef struct zap_hdr {
 
 struct zap_db {
     MDB_env *env;
+    /* Process-wide registry of open stores (zap_core.c): LMDB forbids
+     * opening one environment twice in a process (closing either drops the
+     * process's file locks), so a second open is refused. */
+    bool registered;
+    dev_t dev;
+    ino_t ino;
+    struct zap_db *reg_next;
     MDB_dbi dbi_meta, dbi_buckets, dbi_records;
     uint64_t id;
     bool rdonly;

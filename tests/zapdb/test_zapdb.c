@@ -758,6 +758,107 @@ test_stats_counts_records_and_buckets(void)
     zap_close(db);
 }
 
+/* Every sync mode stores durably once zap_sync() returns. */
+static void
+test_sync_modes_roundtrip_after_reopen(void)
+{
+    const zap_sync_mode modes[] = {ZAP_SYNC_FULL, ZAP_SYNC_META, ZAP_SYNC_NONE};
+
+    for (size_t i = 0; i < KT_COUNT(modes); i++) {
+        const char *dir = kt_path(kt_tmpdir(), "s");
+        zap_opts o = zt_opts(ZAP_CREATE);
+        zap_db *db = NULL;
+        uint8_t *v = NULL;
+        size_t n = 0;
+
+        o.sync = modes[i];
+        REQUIRE(zap_open(dir, &o, P(ZT_PASSWORD), &db) == ZAP_OK);
+        REQUIRE(zap_put(db, "b", B("k"), B("durable")) == ZAP_OK);
+        CHECK_EQ(zap_sync(db), ZAP_OK);
+        zap_close(db);
+        db = zt_reopen(dir, ZT_PASSWORD);
+        REQUIRE(db);
+        REQUIRE(zap_get(db, "b", B("k"), &v, &n) == ZAP_OK);
+        CHECK(n == 7 && memcmp(v, "durable", 7) == 0);
+        zap_free(v, n);
+        zap_close(db);
+    }
+    CHECK_EQ(zap_sync(NULL), ZAP_EINVAL);
+}
+
+/* The transaction-level calls not covered elsewhere. */
+static void
+test_txn_exists_del_bucket_create_roundtrip(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    zap_iter *it = NULL;
+    bool ex = false;
+    uint64_t c = 9;
+    const uint8_t *k = NULL, *v = NULL;
+    size_t kn = 0, vn = 0;
+
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    CHECK_EQ(zap_txn_bucket_create(t, "fresh"), ZAP_OK);
+    CHECK_EQ(zap_txn_bucket_create(t, "fresh"), ZAP_EEXIST);
+    CHECK_EQ(zap_txn_bucket_create(t, ""), ZAP_EINVAL);
+    CHECK_EQ(zap_txn_count(t, "fresh", &c), ZAP_OK);
+    CHECK_EQ(c, 0);
+    CHECK_EQ(zap_txn_put(t, "fresh", B("a"), B("1")), ZAP_OK);
+    CHECK_EQ(zap_txn_put(t, "fresh", B("b"), B("2")), ZAP_OK);
+    CHECK_EQ(zap_txn_exists(t, "fresh", B("a"), &ex), ZAP_OK);
+    CHECK(ex);
+    CHECK_EQ(zap_txn_del(t, "fresh", B("a")), ZAP_OK);
+    CHECK_EQ(zap_txn_del(t, "fresh", B("a")), ZAP_ENOTFOUND);
+    CHECK_EQ(zap_txn_exists(t, "fresh", B("a"), &ex), ZAP_OK);
+    CHECK(!ex);
+    /* A failed call that is not an LMDB failure leaves the txn usable. */
+    CHECK_EQ(zap_txn_commit(t), ZAP_OK);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    CHECK_EQ(zap_txn_bucket_create(t, "other"), ZAP_ERDONLY);
+    CHECK_EQ(zap_txn_count(t, "fresh", &c), ZAP_OK);
+    CHECK_EQ(c, 1);
+    /* Iteration with the value only. */
+    REQUIRE(zap_iter_open(t, "fresh", NULL, 0, NULL, 0, &it) == ZAP_OK);
+    REQUIRE(zap_iter_next(it, NULL, NULL, &v, &vn) == ZAP_OK);
+    CHECK(vn == 1 && v[0] == '2');
+    CHECK_EQ(zap_iter_next(it, &k, &kn, &v, &vn), ZAP_ENOTFOUND);
+    zap_iter_close(it);
+    zap_txn_abort(t);
+    CHECK_EQ(zap_txn_commit(NULL), ZAP_EINVAL);
+    CHECK_EQ(zap_txn_put(NULL, "b", B("k"), B("v")), ZAP_EINVAL);
+    CHECK_EQ(zap_iter_next(NULL, &k, &kn, NULL, NULL), ZAP_EINVAL);
+    zap_close(db);
+}
+
+/* Deleting inside a write transaction while iterating skips the record. */
+static void
+test_iter_skips_record_deleted_in_same_txn(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_txn *t = NULL;
+    zap_iter *it = NULL;
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    int seen = 0;
+
+    REQUIRE(zap_put(db, "b", B("k1"), B("1")) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k2"), B("2")) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k3"), B("3")) == ZAP_OK);
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    REQUIRE(zap_iter_open(t, "b", NULL, 0, NULL, 0, &it) == ZAP_OK);
+    REQUIRE(zap_txn_del(t, "b", B("k2")) == ZAP_OK);
+    while (zap_iter_next(it, &k, &kn, &v, &vn) == ZAP_OK) {
+        CHECK(!(kn == 2 && memcmp(k, "k2", 2) == 0));
+        CHECK(vn == 1 && v[0] == k[1]);
+        seen++;
+    }
+    CHECK_EQ(seen, 2);
+    zap_iter_close(it);
+    zap_txn_abort(t);
+    zap_close(db);
+}
+
 static const kt_case cases[] = {
     KT_CASE(test_strerror_every_code_has_message),
     KT_CASE(test_aead_hchacha20_draft_vector_matches),
@@ -785,6 +886,9 @@ static const kt_case cases[] = {
     KT_CASE(test_raw_key_store_roundtrip_and_wrong_key),
     KT_CASE(test_default_kdf_cost_is_argon2id_moderate),
     KT_CASE(test_stats_counts_records_and_buckets),
+    KT_CASE(test_sync_modes_roundtrip_after_reopen),
+    KT_CASE(test_txn_exists_del_bucket_create_roundtrip),
+    KT_CASE(test_iter_skips_record_deleted_in_same_txn),
 };
 
 int

@@ -291,29 +291,89 @@ test_rekey_new_generation_all_records_readable(void)
     CHECK_MEM(before, after, 32);
 }
 
-/* A second handle (as another process would) sees the new generation. */
+/* Run `fn(dir)` in a child process with its own handle; true if it
+ * exited 0. */
+static bool
+in_child(const char *dir, int (*fn)(const char *))
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    REQUIRE(pid >= 0);
+    if (pid == 0)
+        _exit(fn(dir));
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int
+child_rekey_and_put(const char *dir)
+{
+    zap_db *db = zt_reopen(dir, ZT_PASSWORD);
+    int rc = 0;
+
+    if (!db)
+        return 10;
+    if (!get_equals(db, "even", "parent", "before"))
+        rc = 11;
+    else if (zap_rekey(db, NULL, NULL) != ZAP_OK)
+        rc = 12;
+    else if (zap_put(db, "even", B("new"), B("gen2")) != ZAP_OK)
+        rc = 13;
+    zap_close(db);
+    return rc;
+}
+
+static int
+child_reads_parent_write(const char *dir)
+{
+    zap_db *db = zt_reopen(dir, ZT_PASSWORD);
+    int rc = 0;
+
+    if (!db)
+        return 10;
+    if (!get_equals(db, "odd", "from-parent", "x"))
+        rc = 11;
+    else if (zap_verify(db, NULL, NULL, NULL, NULL, NULL) != ZAP_OK)
+        rc = 12;
+    zap_close(db);
+    return rc;
+}
+
+/* Another process rekeys and writes while this one keeps its handle open:
+ * this handle learns the new generation from the header and both processes
+ * read each other's records. */
 static void
-test_rekey_by_other_handle_seen_by_first(void)
+test_rekey_by_other_process_seen_by_open_handle(void)
 {
     const char *dir = kt_path(kt_tmpdir(), "s");
-    zap_db *a = zt_create(dir), *b = NULL;
-    zap_txn *t = NULL;
+    zap_db *a = zt_create(dir);
+    zap_txn *snap = NULL;
+    zap_stats st;
 
     fill_store(a, 50, 40);
-    b = zt_reopen(dir, ZT_PASSWORD);
-    REQUIRE(b);
-    REQUIRE(zap_rekey(b, NULL, NULL) == ZAP_OK);
-    REQUIRE(zap_put(b, "even", B("new"), B("gen2")) == ZAP_OK);
+    REQUIRE(zap_put(a, "even", B("parent"), B("before")) == ZAP_OK);
+    /* A second handle in this process is refused (LMDB lock rule). */
+    CHECK(zt_reopen(dir, ZT_PASSWORD) == NULL);
+    REQUIRE(zap_txn_begin(a, ZAP_TXN_RDONLY, &snap) == ZAP_OK);
+    REQUIRE(in_child(dir, child_rekey_and_put));
+    /* The old snapshot still reads the old generation. */
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_EQ(zap_txn_get(snap, "even", B("new"), &v, &n), ZAP_ENOTFOUND);
+    zap_txn_abort(snap);
     CHECK(check_store(a, 50, 40, NULL));
     CHECK(get_equals(a, "even", "new", "gen2"));
-    /* And writes by `a` use the new generation, readable by `b`. */
-    REQUIRE(zap_txn_begin(a, 0, &t) == ZAP_OK);
-    REQUIRE(zap_txn_put(t, "odd", B("from-a"), B("x")) == ZAP_OK);
-    REQUIRE(zap_txn_commit(t) == ZAP_OK);
-    CHECK(get_equals(b, "odd", "from-a", "x"));
+    REQUIRE(zap_get_stats(a, &st) == ZAP_OK);
+    CHECK_EQ(st.dek_generation, 2);
+    REQUIRE(zap_put(a, "odd", B("from-parent"), B("x")) == ZAP_OK);
+    CHECK(in_child(dir, child_reads_parent_write));
     CHECK_EQ(zap_verify(a, NULL, NULL, NULL, NULL, NULL), ZAP_OK);
     zap_close(a);
-    zap_close(b);
+    /* Closed: this process may open it again. */
+    a = zt_reopen(dir, ZT_PASSWORD);
+    CHECK(a != NULL);
+    zap_close(a);
 }
 
 /* ---- tampering -------------------------------------------------------- */
@@ -398,7 +458,7 @@ test_error_detail_is_per_thread_and_handle(void)
     zap_close(db);
     raw_mutate(dir, 0, 0, 0);
     db = zt_reopen(dir, ZT_PASSWORD);
-    other = zt_reopen(dir, ZT_PASSWORD);
+    other = zt_create(NULL);
     REQUIRE(db && other);
     CHECK(strcmp(zap_last_error_detail(db), "") == 0);
     CHECK_EQ(zap_get(db, "secret-bucket", B("secret-key"), &v, &n),
@@ -1102,7 +1162,7 @@ const kt_case zt_ops_cases[] = {
     KT_CASE(test_passwd_change_old_fails_new_works),
     KT_CASE(test_passwd_change_key_raw_store_rewraps),
     KT_CASE(test_rekey_new_generation_all_records_readable),
-    KT_CASE(test_rekey_by_other_handle_seen_by_first),
+    KT_CASE(test_rekey_by_other_process_seen_by_open_handle),
     KT_CASE(test_verify_tampered_record_reported_by_bucket),
     KT_CASE(test_error_detail_is_per_thread_and_handle),
     KT_CASE(test_record_copied_to_other_slot_detected),
