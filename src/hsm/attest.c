@@ -90,8 +90,7 @@ hsm_threshold_signer_sign_share(hsm_threshold_signer *ts,
                                commitments_len, share, share_len);
 }
 
-/* ---- wire format ------------------------------------------------------------
- */
+/* ---- wire format --------------------------------------------------- */
 
 hsm_err
 hsm_attested_share_encode(const uint8_t *share, size_t share_len,
@@ -163,8 +162,7 @@ hsm_attested_share_verify(hsm_signer *hsm, const char *key_id,
                              valid);
 }
 
-/* ---- attesting signer
- * ----------------------------------------------------------- */
+/* ---- attesting signer ---------------------------------------------- */
 
 struct hsm_attesting_signer {
     hsm_threshold_signer *ts;

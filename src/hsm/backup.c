@@ -261,8 +261,7 @@ out:
     return rc;
 }
 
-/* ---- parsing ---------------------------------------------------------------
- */
+/* ---- parsing ------------------------------------------------------- */
 
 void
 hsm_backup_env_clear(hsm_backup_env *env)
@@ -428,8 +427,7 @@ out:
     return HSM_OK;
 }
 
-/* ---- restore
- * ------------------------------------------------------------------ */
+/* ---- restore ------------------------------------------------------- */
 
 static hsm_err
 decrypt_env(const hsm_backup_env *env, const uint8_t *pw, size_t pw_len,

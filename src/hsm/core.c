@@ -89,8 +89,7 @@ hsm_secret_free(hsm_secret *s)
     kc_secure_free(s); /* wipes the whole allocation */
 }
 
-/* ---- diagnostics ----------------------------------------------------------
- */
+/* ---- diagnostics --------------------------------------------------- */
 
 void
 hsm_diag_init(hsm_diag *d)
@@ -143,8 +142,7 @@ hsm_diag_snapshot(const hsm_diag *d)
     return buf;
 }
 
-/* ---- algorithms -----------------------------------------------------------
- */
+/* ---- algorithms ---------------------------------------------------- */
 
 static const struct {
     hsm_alg alg;
@@ -194,8 +192,7 @@ hsm_alg_from_name(const char *name, hsm_alg *alg)
     return HSM_EINVAL;
 }
 
-/* ---- helpers --------------------------------------------------------------
- */
+/* ---- helpers ------------------------------------------------------- */
 
 hsm_err
 hsm_sha256(const uint8_t *in, size_t in_len, uint8_t out[32])

@@ -15,6 +15,10 @@
 #include "hsm_int.h"
 #include "kc.h"
 
+#ifdef HSM_HAVE_KMS_CRYPTO
+#include "kms_mldsa.h"
+#endif
+
 /* ---- ECDSA signatures --------------------------------------------------- */
 
 /* Read a DER length at p[*off] (< end). Minimal forms only, up to 2 bytes
@@ -179,8 +183,7 @@ hsm_ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t *der,
     return HSM_OK;
 }
 
-/* ---- PEM ------------------------------------------------------------------
- */
+/* ---- PEM ----------------------------------------------------------- */
 
 #define PEM_BEGIN "-----BEGIN PUBLIC KEY-----"
 #define PEM_END   "-----END PUBLIC KEY-----"
@@ -264,8 +267,7 @@ out:
     return rc;
 }
 
-/* ---- ML-DSA SubjectPublicKeyInfo -------------------------------------------
- */
+/* ---- ML-DSA SubjectPublicKeyInfo ----------------------------------- */
 
 /* id-ml-dsa-44/65/87: 2.16.840.1.101.3.4.3.17/18/19 (RFC 9881). */
 static const uint8_t mldsa_oid_prefix[] = {0x06, 0x09, 0x60, 0x86, 0x48,
@@ -355,8 +357,7 @@ hsm_spki_mldsa_decode(const uint8_t *der, size_t n, hsm_alg *alg,
     return HSM_EMALFORMED;
 }
 
-/* ---- verification against a public key -------------------------------------
- */
+/* ---- verification against a public key ----------------------------- */
 
 /* Parse the SPKI and check that its key type fits `alg`. */
 static hsm_err
@@ -440,6 +441,47 @@ sig_shape_ok(hsm_alg alg, const uint8_t *sig, size_t sig_len)
     return true;
 }
 
+/* ML-DSA.Verify (FIPS 204 Algorithm 3, empty context) through kms_crypto
+ * when it is built in. */
+static hsm_err
+verify_mldsa(hsm_alg alg, const uint8_t *spki, size_t spki_len,
+             const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+             size_t sig_len, bool *valid)
+{
+#ifdef HSM_HAVE_KMS_CRYPTO
+    const uint8_t *pk;
+    size_t pk_len;
+    hsm_alg key_alg;
+    kms_mldsa_param p = alg == HSM_ALG_ML_DSA_44   ? KMS_MLDSA_44
+                        : alg == HSM_ALG_ML_DSA_65 ? KMS_MLDSA_65
+                                                   : KMS_MLDSA_87;
+    kms_mldsa_err e;
+
+    if (hsm_spki_mldsa_decode(spki, spki_len, &key_alg, &pk, &pk_len) != HSM_OK)
+        return HSM_EMALFORMED;
+    if (key_alg != alg)
+        return HSM_EINVAL;
+    e = kms_mldsa_verify(p, pk, pk_len, msg ? msg : (const uint8_t *)"",
+                         msg_len, NULL, 0, sig ? sig : (const uint8_t *)"",
+                         sig_len);
+    *valid = e == KMS_MLDSA_OK;
+    /* a bad signature (wrong length included) is simply not valid */
+    return e == KMS_MLDSA_OK || e == KMS_MLDSA_EVERIFY || e == KMS_MLDSA_ESIGLEN
+               ? HSM_OK
+               : HSM_ECRYPTO;
+#else
+    (void)alg;
+    (void)spki;
+    (void)spki_len;
+    (void)msg;
+    (void)msg_len;
+    (void)sig;
+    (void)sig_len;
+    (void)valid;
+    return HSM_EUNSUPPORTED;
+#endif
+}
+
 hsm_err
 hsm_verify_with_public_key(hsm_alg alg, const uint8_t *spki, size_t spki_len,
                            const uint8_t *msg, size_t msg_len,
@@ -456,7 +498,8 @@ hsm_verify_with_public_key(hsm_alg alg, const uint8_t *spki, size_t spki_len,
     *valid = false;
     if (alg == HSM_ALG_ML_DSA_44 || alg == HSM_ALG_ML_DSA_65 ||
         alg == HSM_ALG_ML_DSA_87)
-        return HSM_EUNSUPPORTED;
+        return verify_mldsa(alg, spki, spki_len, msg, msg_len, sig, sig_len,
+                            valid);
     if ((rc = load_pubkey(alg, spki, spki_len, &pk)) != HSM_OK)
         return rc;
     if (!sig_shape_ok(alg, sig, sig_len)) {

@@ -84,8 +84,7 @@ openssl_verify(const uint8_t *spki, size_t spki_len, const uint8_t *msg,
     return ok;
 }
 
-/* ---- errors and names -----------------------------------------------------
- */
+/* ---- errors and names ---------------------------------------------- */
 
 static void
 test_strerror_all_codes_distinct_nonnull(void)
@@ -117,8 +116,7 @@ test_alg_names_roundtrip_and_aliases(void)
     CHECK_EQ(hsm_alg_from_name("", &a), HSM_EINVAL);
 }
 
-/* ---- factories --------------------------------------------------------------
- */
+/* ---- factories ----------------------------------------------------- */
 
 static void
 test_factory_signer_local_names_and_padding_resolve(void)
@@ -259,8 +257,7 @@ test_factory_unknown_password_lists_valid_names(void)
     CHECK_EQ(hsm_password_provider_new("zymbit", NULL, &p), HSM_EUNKNOWN);
 }
 
-/* ---- config
- * ------------------------------------------------------------------- */
+/* ---- config -------------------------------------------------------- */
 
 static void
 test_config_set_get_copy_remove_behave(void)
@@ -349,8 +346,7 @@ test_config_env_fallbacks_follow_table(void)
     clear_fallback_env();
 }
 
-/* ---- env and file password providers
- * ---------------------------------------------- */
+/* ---- env and file password providers ------------------------------- */
 
 static hsm_err
 get_pw(const char *provider, const char *const *kv, const char *key_id,
@@ -462,8 +458,7 @@ test_password_file_modes_and_content(void)
              HSM_ENOTFOUND);
 }
 
-/* ---- ECDSA DER <-> raw
- * ------------------------------------------------------------- */
+/* ---- ECDSA DER <-> raw --------------------------------------------- */
 
 static void
 test_ecdsa_der_raw_match_openssl(void)
@@ -651,8 +646,7 @@ test_spki_mldsa_roundtrip_and_rejects(void)
     }
 }
 
-/* ---- local signer
- * ---------------------------------------------------------------- */
+/* ---- local signer -------------------------------------------------- */
 
 static void
 test_local_sign_verify_roundtrip_and_negatives(void)
@@ -908,8 +902,80 @@ test_local_keys_persist_across_reopen(void)
     hsm_store_free(st);
 }
 
-/* ---- store
- * ----------------------------------------------------------------------- */
+static void
+test_verify_with_public_key_matches_signers(void)
+{
+    hsm_signer *s = NULL;
+    uint8_t *sig = NULL, *spki = NULL;
+    size_t sig_len = 0, spki_len = 0;
+    const uint8_t msg[] = "provider-less verify";
+    bool valid = false;
+    hsm_config *c = NULL;
+
+    REQUIRE(hsm_signer_new("local", NULL, &s) == HSM_OK);
+    REQUIRE(hsm_signer_sign(s, "v", msg, sizeof msg, &sig, &sig_len) == HSM_OK);
+    REQUIRE(hsm_signer_public_key(s, "v", &spki, &spki_len) == HSM_OK);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ECDSA_P256_SHA256, spki,
+                                        spki_len, msg, sizeof msg, sig, sig_len,
+                                        &valid),
+             HSM_OK);
+    CHECK(valid);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ECDSA_P256_SHA256, spki,
+                                        spki_len, msg, 3, sig, sig_len, &valid),
+             HSM_OK);
+    CHECK(!valid);
+    /* the key type must fit the algorithm; the SPKI must parse */
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ED25519, spki, spki_len, msg,
+                                        sizeof msg, sig, sig_len, &valid),
+             HSM_EINVAL);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ECDSA_P256_SHA256, spki,
+                                        spki_len - 1, msg, sizeof msg, sig,
+                                        sig_len, &valid),
+             HSM_EMALFORMED);
+    hsm_free(sig);
+    hsm_free(spki);
+    hsm_signer_free(s);
+    sig = spki = NULL;
+    s = NULL;
+
+    /* ML-DSA when the signer is built: the same answer as the signer */
+    REQUIRE(hsm_config_new(&c) == HSM_OK);
+    hsm_config_set(c, "param_set", "44");
+    hsm_err rc = hsm_signer_new_ex("pq", c, NULL, &s, NULL, 0);
+    hsm_config_free(c);
+    if (rc == HSM_ENOTBUILT) {
+        uint8_t fake[2] = {0x30, 0};
+        CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ML_DSA_44, fake, 2, msg, 1,
+                                            msg, 1, &valid),
+                 HSM_EUNSUPPORTED);
+        return;
+    }
+    REQUIRE(rc == HSM_OK);
+    REQUIRE(hsm_signer_algorithm(s) == HSM_ALG_ML_DSA_44);
+    REQUIRE(hsm_signer_sign(s, "m", msg, sizeof msg, &sig, &sig_len) == HSM_OK);
+    REQUIRE(hsm_signer_public_key(s, "m", &spki, &spki_len) == HSM_OK);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ML_DSA_44, spki, spki_len, msg,
+                                        sizeof msg, sig, sig_len, &valid),
+             HSM_OK);
+    CHECK(valid);
+    sig[10] ^= 1;
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ML_DSA_44, spki, spki_len, msg,
+                                        sizeof msg, sig, sig_len, &valid),
+             HSM_OK);
+    CHECK(!valid);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ML_DSA_44, spki, spki_len, msg,
+                                        sizeof msg, sig, sig_len - 1, &valid),
+             HSM_OK);
+    CHECK(!valid);
+    CHECK_EQ(hsm_verify_with_public_key(HSM_ALG_ML_DSA_65, spki, spki_len, msg,
+                                        sizeof msg, sig, sig_len, &valid),
+             HSM_EINVAL);
+    hsm_free(sig);
+    hsm_free(spki);
+    hsm_signer_free(s);
+}
+
+/* ---- store --------------------------------------------------------- */
 
 static void
 store_checks(hsm_store *st)
@@ -964,8 +1030,7 @@ test_store_memory_and_zapdb_behave_alike(void)
     CHECK(open_store(kt_path(kt_tmpdir(), "store-none"), "pw", false) == NULL);
 }
 
-/* ---- vault
- * ------------------------------------------------------------------------- */
+/* ---- vault --------------------------------------------------------- */
 
 static hsm_password_provider *
 env_provider(const char *var)
@@ -1297,8 +1362,7 @@ test_vault_concurrent_threads_consistent(void)
     hsm_store_free(st);
 }
 
-/* ---- backup
- * ----------------------------------------------------------------------- */
+/* ---- backup -------------------------------------------------------- */
 
 static hsm_vault *
 mem_vault(hsm_store **st, hsm_password_provider *p)
@@ -1554,8 +1618,7 @@ test_backup_list_parser_rejects_bad_entries(void)
              HSM_EMALFORMED);
 }
 
-/* ---- scrypt known answers (RFC 7914 section 12)
- * ---------------------------------------- */
+/* ---- scrypt known answers (RFC 7914 section 12) -------------------- */
 
 static void
 test_scrypt_rfc7914_vectors_match(void)
@@ -1617,10 +1680,9 @@ test_scrypt_rfc7914_vectors_match(void)
     json_decref(root);
 }
 
-/* ---- a toy threshold scheme (test only)
- * ------------------------------------------------- share = "TOY1" | party u32
- * | t u32 | n u32 | secret[32]; the signature share is HMAC-SHA256(secret,
- * nonce || msg || commitments). */
+/* ---- a toy threshold scheme (test only) --------------------------- */
+/* share = "TOY1" | party u32 | t u32 | n u32 | secret[32]; the signature
+ * share is HMAC-SHA256(secret, nonce || msg || commitments). */
 
 typedef struct {
     uint32_t party;
@@ -1779,9 +1841,7 @@ toy_share(uint8_t out[48], uint32_t party, uint32_t t, uint32_t n)
         out[16 + i] = (uint8_t)(party * 31 + i);
 }
 
-/* ---- attestation
- * -----------------------------------------------------------------------------
- */
+/* ---- attestation --------------------------------------------------- */
 
 static void
 test_attest_wire_roundtrip_and_rejects(void)
@@ -1899,8 +1959,7 @@ test_attest_signer_roundtrip_and_wrong_key(void)
     hsm_signer_free(hsm);
 }
 
-/* ---- threshold manager
- * ---------------------------------------------------------------------- */
+/* ---- threshold manager --------------------------------------------- */
 
 static void
 test_threshold_manager_lifecycle(void)
@@ -1997,9 +2056,7 @@ test_threshold_manager_lifecycle(void)
     hsm_config_free(c);
 }
 
-/* ---- manager
- * ---------------------------------------------------------------------------------
- */
+/* ---- manager ------------------------------------------------------- */
 
 static void
 test_manager_password_sign_verify_and_config_untouched(void)
@@ -2089,6 +2146,7 @@ static const kt_case cases[] = {
     KT_CASE(test_local_sign_digest_matches_message_sign),
     KT_CASE(test_local_concurrent_20_threads_all_valid),
     KT_CASE(test_local_keys_persist_across_reopen),
+    KT_CASE(test_verify_with_public_key_matches_signers),
     KT_CASE(test_store_memory_and_zapdb_behave_alike),
     KT_CASE(test_vault_roundtrip_and_metadata),
     KT_CASE(test_vault_wrong_password_and_tampering_detected),

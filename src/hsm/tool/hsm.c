@@ -83,8 +83,7 @@ typedef struct {
     const char *help;
 } command;
 
-/* ---- messages and exit codes ------------------------------------------------
- */
+/* ---- messages and exit codes --------------------------------------- */
 
 static void fail_msg(const opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -129,8 +128,7 @@ fail(const opts *o, hsm_err rc, const char *detail)
     return exit_code(rc);
 }
 
-/* ---- input and output
- * -------------------------------------------------------- */
+/* ---- input and output ---------------------------------------------- */
 
 static int
 read_input(const opts *o, const char *path, bool secure, size_t max,
@@ -191,8 +189,7 @@ refuse_tty(const opts *o, const char *what)
     return 0;
 }
 
-/* ---- store ------------------------------------------------------------------
- */
+/* ---- store --------------------------------------------------------- */
 
 /* Open (creating) the ZapDB store of --store, or none. Its password comes
  * from --password-file, else HSM_STORE_PASSWORD, else a terminal prompt. */
@@ -240,8 +237,7 @@ open_store(const opts *o, hsm_store **st)
     return 0;
 }
 
-/* ---- signers
- * ----------------------------------------------------------------- */
+/* ---- signers ------------------------------------------------------- */
 
 static int
 make_signer(const opts *o, hsm_store **st, hsm_signer **s)
@@ -363,8 +359,7 @@ out:
     return ec;
 }
 
-/* ---- passwords
- * ---------------------------------------------------------------- */
+/* ---- passwords ----------------------------------------------------- */
 
 static int
 make_password(const opts *o, hsm_password_provider **p)
@@ -399,8 +394,7 @@ cmd_password(opts *o)
     return ec;
 }
 
-/* ---- vault
- * ---------------------------------------------------------------------- */
+/* ---- vault --------------------------------------------------------- */
 
 typedef struct {
     hsm_store *st;
@@ -659,8 +653,7 @@ cmd_vault_restore(opts *o)
     return cmd_vault_backup_restore(o, true);
 }
 
-/* ---- command tables
- * ------------------------------------------------------------------ */
+/* ---- command tables ------------------------------------------------ */
 
 static const command commands[] = {
     {"sign", cmd_sign, O_COMMON | O_IN | O_OUT, 0,
