@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kc.h"
+#include "kms_cpu.h"
 
 #define ROL64(x, n) (((x) << (n)) | ((x) >> (64 - (n))))
 
@@ -27,8 +28,10 @@ static const uint64_t keccak_rc[24] = {
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
-void
-kms_keccak_f1600(uint64_t s[25])
+/* The permutation body; compiled into a baseline and (on x86-64) a
+ * BMI1/BMI2 variant (andn for chi, rorx for the rotations), see kms_cpu.h. */
+static KMS_ALWAYS_INLINE void
+keccak_p1600(uint64_t s[25])
 {
     uint64_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4];
     uint64_t a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9];
@@ -170,6 +173,32 @@ kms_keccak_f1600(uint64_t s[25])
     s[10] = a10, s[11] = a11, s[12] = a12, s[13] = a13, s[14] = a14;
     s[15] = a15, s[16] = a16, s[17] = a17, s[18] = a18, s[19] = a19;
     s[20] = a20, s[21] = a21, s[22] = a22, s[23] = a23, s[24] = a24;
+}
+
+void
+kms_keccak_f1600_generic(uint64_t s[25])
+{
+    keccak_p1600(s);
+}
+
+#ifdef KMS_X86_DISPATCH
+KMS_TARGET_BMI2 static void
+keccak_f1600_bmi2(uint64_t s[25])
+{
+    keccak_p1600(s);
+}
+#endif
+
+void
+kms_keccak_f1600(uint64_t s[25])
+{
+#ifdef KMS_X86_DISPATCH
+    if (kms_cpu_has_bmi2()) {
+        keccak_f1600_bmi2(s);
+        return;
+    }
+#endif
+    keccak_p1600(s);
 }
 
 static uint64_t

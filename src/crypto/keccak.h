@@ -31,6 +31,9 @@ typedef struct {
 /* The permutation itself (FIPS 202 section 3.3, 24 rounds), lanes in
  * little-endian order as section 3.1.2 and B.1 prescribe. */
 void kms_keccak_f1600(uint64_t s[25]);
+/* The same permutation, always the baseline-ISA build (tests compare the
+ * run-time dispatched variant against it). */
+void kms_keccak_f1600_generic(uint64_t s[25]);
 
 /* Incremental XOF. init -> absorb* -> squeeze* (absorbing after the first
  * squeeze is a programming error and is ignored). */

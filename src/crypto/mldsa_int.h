@@ -134,6 +134,18 @@ void kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
 /* The list form of a challenge polynomial from SampleInBall. */
 void kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c);
 
+/* The baseline-ISA builds of the dispatched functions above (kms_cpu.h);
+ * the tests check that both builds agree. */
+void kms_mldsa_ntt_generic(mldsa_poly *a);
+void kms_mldsa_invntt_generic(mldsa_poly *a);
+void kms_mldsa_poly_pointwise_generic(mldsa_poly *r, const mldsa_poly *a,
+                                      const mldsa_poly *b);
+void kms_mldsa_poly_pointwise_acc_generic(mldsa_poly *r, const mldsa_poly *a,
+                                          const mldsa_poly *b);
+void kms_mldsa_poly_mul_challenge_generic(mldsa_poly *r,
+                                          const mldsa_challenge *c,
+                                          const mldsa_poly *s);
+
 /* ---- sampling (Algorithms 29-34) ---------------------------------------- */
 
 /* RejNTTPoly(rho || s || r) (Algorithms 30, 32): entry A[r][s]. Public. */

@@ -14,6 +14,7 @@
 
 #include "keccak.h"
 #include "kc.h"
+#include "kms_cpu.h"
 #include "mldsa_ct.h"
 
 /* zetas[k] = 1753^BitRev8(k) * 2^32 mod q, centered (Appendix B, in the
@@ -70,8 +71,8 @@ static const int32_t mldsa_zetas[MLDSA_N] = {
 /* -zeta_1 * F mod q: the last level's twiddle merged with that scaling. */
 #define MLDSA_INVNTT_ZF 3975713
 
-void
-kms_mldsa_ntt(mldsa_poly *a)
+static KMS_ALWAYS_INLINE void
+ntt_impl(mldsa_poly *a)
 {
     unsigned m = 0;
 
@@ -88,8 +89,8 @@ kms_mldsa_ntt(mldsa_poly *a)
     }
 }
 
-void
-kms_mldsa_invntt(mldsa_poly *a)
+static KMS_ALWAYS_INLINE void
+invntt_impl(mldsa_poly *a)
 {
     unsigned m = MLDSA_N;
 
@@ -121,17 +122,15 @@ kms_mldsa_invntt(mldsa_poly *a)
     }
 }
 
-void
-kms_mldsa_poly_pointwise(mldsa_poly *r, const mldsa_poly *a,
-                         const mldsa_poly *b)
+static KMS_ALWAYS_INLINE void
+poly_pointwise_impl(mldsa_poly *r, const mldsa_poly *a, const mldsa_poly *b)
 {
     for (unsigned i = 0; i < MLDSA_N; i++)
         r->c[i] = mldsa_mont_reduce((int64_t)a->c[i] * b->c[i]);
 }
 
-void
-kms_mldsa_poly_pointwise_acc(mldsa_poly *r, const mldsa_poly *a,
-                             const mldsa_poly *b)
+static KMS_ALWAYS_INLINE void
+poly_pointwise_acc_impl(mldsa_poly *r, const mldsa_poly *a, const mldsa_poly *b)
 {
     for (unsigned i = 0; i < MLDSA_N; i++)
         r->c[i] += mldsa_mont_reduce((int64_t)a->c[i] * b->c[i]);
@@ -152,7 +151,7 @@ kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c)
 
 /* r += sign * e[0..255]: fixed trip count, no aliasing, so the compiler
  * vectorises it. */
-static void
+static KMS_ALWAYS_INLINE void
 add_slice(int32_t *restrict r, const int32_t *restrict e, int sign)
 {
     if (sign > 0)
@@ -163,9 +162,9 @@ add_slice(int32_t *restrict r, const int32_t *restrict e, int sign)
             r[k] -= e[k];
 }
 
-void
-kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
-                             const mldsa_poly *s)
+static KMS_ALWAYS_INLINE void
+poly_mul_challenge_impl(mldsa_poly *r, const mldsa_challenge *c,
+                   const mldsa_poly *s)
 {
     /* X^i * s in Z[X]/(X^256 + 1) is the slice ext[256 - i .. 511 - i] of
      * ext = (-s || s): coefficients pushed past X^255 wrap negated. */
@@ -180,6 +179,43 @@ kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
         add_slice(r->c, ext + MLDSA_N - c->pos[t], c->sign[t]);
     kc_wipe(ext, sizeof ext);
 }
+
+/* ---- run-time dispatch (kms_cpu.h) --------------------------------------
+ * Each hot function exists as a baseline build (the *_generic symbols, also
+ * used by the tests) and, on x86-64, an AVX2 build of the same source that
+ * the compiler vectorises; kms_mldsa_* picks one per call. */
+#define MLDSA_DISPATCH(name, params, args)                                     \
+    void kms_mldsa_##name##_generic params { name##_impl args; }               \
+    MLDSA_AVX2_VARIANT(name, params, args)                                     \
+    void kms_mldsa_##name params                                               \
+    {                                                                          \
+        MLDSA_AVX2_CALL(name, args)                                            \
+        name##_impl args;                                                      \
+    }
+#ifdef KMS_X86_DISPATCH
+#define MLDSA_AVX2_VARIANT(name, params, args)                                 \
+    KMS_TARGET_AVX2 static void name##_avx2 params { name##_impl args; }
+#define MLDSA_AVX2_CALL(name, args)                                            \
+    if (kms_cpu_has_avx2()) {                                                  \
+        name##_avx2 args;                                                      \
+        return;                                                                \
+    }
+#else
+#define MLDSA_AVX2_VARIANT(name, params, args)
+#define MLDSA_AVX2_CALL(name, args)
+#endif
+
+MLDSA_DISPATCH(ntt, (mldsa_poly * a), (a))
+MLDSA_DISPATCH(invntt, (mldsa_poly * a), (a))
+MLDSA_DISPATCH(poly_pointwise,
+               (mldsa_poly * r, const mldsa_poly *a, const mldsa_poly *b),
+               (r, a, b))
+MLDSA_DISPATCH(poly_pointwise_acc,
+               (mldsa_poly * r, const mldsa_poly *a, const mldsa_poly *b),
+               (r, a, b))
+MLDSA_DISPATCH(poly_mul_challenge,
+               (mldsa_poly * r, const mldsa_challenge *c, const mldsa_poly *s),
+               (r, c, s))
 
 /* ---- rounding (section 7.4) ------------------------------------------- */
 

@@ -781,6 +781,56 @@ test_mldsa_ntt_product_matches_schoolbook(void)
     }
 }
 
+/* The dispatched (AVX2 where available) builds of the NTT, pointwise and
+ * challenge products equal the baseline builds on random inputs, including
+ * the extreme input bounds each function documents. */
+static void
+test_mldsa_dispatched_arith_equals_generic(void)
+{
+    uint64_t x = 0x0F1E2D3C4B5A6978ULL;
+    size_t bad = 0;
+
+    for (int round = 0; round < 200; round++) {
+        mldsa_poly a, b, r1, r2, acc1, acc2;
+        mldsa_challenge ch;
+        for (int i = 0; i < MLDSA_N; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* |a| < q for the forward NTT; acc values up to 2^27 */
+            a.c[i] = (int32_t)(x % (2 * MLDSA_Q - 1)) - (MLDSA_Q - 1);
+            b.c[i] = round == 0 ? (1 << 27) - 1
+                                : (int32_t)((x >> 20) % (1u << 28)) - (1 << 27);
+        }
+        r1 = r2 = a;
+        kms_mldsa_ntt(&r1);
+        kms_mldsa_ntt_generic(&r2);
+        bad += memcmp(&r1, &r2, sizeof r1) != 0;
+        r1 = r2 = b;
+        kms_mldsa_invntt(&r1);
+        kms_mldsa_invntt_generic(&r2);
+        bad += memcmp(&r1, &r2, sizeof r1) != 0;
+        kms_mldsa_ntt(&a);
+        kms_mldsa_poly_pointwise(&r1, &a, &a);
+        kms_mldsa_poly_pointwise_generic(&r2, &a, &a);
+        bad += memcmp(&r1, &r2, sizeof r1) != 0;
+        acc1 = acc2 = r1;
+        kms_mldsa_poly_pointwise_acc(&acc1, &a, &r1);
+        kms_mldsa_poly_pointwise_acc_generic(&acc2, &a, &r1);
+        bad += memcmp(&acc1, &acc2, sizeof acc1) != 0;
+        ch.count = 60;
+        for (unsigned t = 0; t < ch.count; t++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ch.pos[t] = (uint8_t)x;
+            ch.sign[t] = (x >> 9) & 1 ? 1 : -1;
+        }
+        for (int i = 0; i < MLDSA_N; i++)
+            b.c[i] = (int32_t)((uint32_t)b.c[i] % 8193) - 4096;
+        kms_mldsa_poly_mul_challenge(&r1, &ch, &b);
+        kms_mldsa_poly_mul_challenge_generic(&r2, &ch, &b);
+        bad += memcmp(&r1, &r2, sizeof r1) != 0;
+    }
+    CHECK_EQ(bad, 0);
+}
+
 static void
 test_mldsa_strerror_every_code_named(void)
 {
@@ -812,6 +862,7 @@ const kt_case kt_mldsa_cases[] = {
     KT_CASE(test_mldsa_power2round_every_input_matches_definition),
     KT_CASE(test_mldsa_use_hint_recovers_high_bits),
     KT_CASE(test_mldsa_ntt_product_matches_schoolbook),
+    KT_CASE(test_mldsa_dispatched_arith_equals_generic),
     KT_CASE(test_mldsa_strerror_every_code_named),
 };
 const size_t kt_mldsa_count = KT_COUNT(kt_mldsa_cases);
