@@ -195,6 +195,7 @@ send_response(conn_state *cs)
     struct MHD_Response *mr;
     struct timespec t1;
     enum MHD_Result ret;
+    uint64_t usec;
     char ra[16];
 
     if (cs->audit_rc != KMS_OK)
@@ -223,9 +224,15 @@ send_response(conn_state *cs)
     ret = MHD_queue_response(cs->conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    kms_metrics_observe(&cs->s->srv->metrics, r->route_index, r->status,
-                        (uint64_t)((t1.tv_sec - cs->t0.tv_sec) * 1000000LL +
-                                   (t1.tv_nsec - cs->t0.tv_nsec) / 1000));
+    usec = (uint64_t)((t1.tv_sec - cs->t0.tv_sec) * 1000000LL +
+                      (t1.tv_nsec - cs->t0.tv_nsec) / 1000);
+    kms_metrics_observe(&cs->s->srv->metrics, r->route_index, r->status, usec);
+    if (cs->s->verbose) /* route names and statuses only: no paths, no secrets */
+        fprintf(stderr,
+                "{\"level\":\"debug\",\"msg\":\"request\",\"route\":\"%s\","
+                "\"status\":%d,\"usec\":%llu}\n",
+                kms_route_name(r->route_index), r->status,
+                (unsigned long long)usec);
     return ret;
 }
 
