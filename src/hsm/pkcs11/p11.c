@@ -179,7 +179,6 @@ p11_fail(p11_diag *d, const char *fn, ck_rv_t rv, const char *detail, ...)
 {
     const p11_rv_entry *e = rv_lookup(rv);
     char extra[160] = "";
-    int n;
 
     if (!d)
         return rv;
@@ -193,15 +192,13 @@ p11_fail(p11_diag *d, const char *fn, ck_rv_t rv, const char *detail, ...)
         va_end(ap);
     }
     if (!e)
-        n = snprintf(d->msg, sizeof d->msg,
-                     "pkcs11: %s: CKR 0x%08lx (unknown code)%s", fn, rv, extra);
+        snprintf(d->msg, sizeof d->msg,
+                 "pkcs11: %s: CKR 0x%08lx (unknown code)%s", fn, rv, extra);
     else if (rv >= P11R_BASE)
-        n = snprintf(d->msg, sizeof d->msg, "pkcs11: %s: %s%s", fn, e->hint,
-                     extra);
+        snprintf(d->msg, sizeof d->msg, "pkcs11: %s: %s%s", fn, e->hint, extra);
     else
-        n = snprintf(d->msg, sizeof d->msg, "pkcs11: %s: %s (%s)%s", fn,
-                     e->name, e->hint, extra);
-    (void)n;
+        snprintf(d->msg, sizeof d->msg, "pkcs11: %s: %s (%s)%s", fn, e->name,
+                 e->hint, extra);
     return rv;
 }
 
@@ -341,6 +338,8 @@ p11_module_functions(const p11_module *m)
 
 /* ---- tokens ------------------------------------------------------------- */
 
+#define P11_MAX_SLOTS 1024u /* sanity cap on what a module reports */
+
 struct p11_token {
     p11_module *mod;
     struct ck_function_list *f;
@@ -401,18 +400,28 @@ token_find_slot(p11_token *t, ck_slot_id_t *slot, p11_diag *d)
     char what[80];
     ck_rv_t rv;
 
-    rv = t->f->C_GetSlotList(CK_TRUE, NULL, &n);
-    if (rv != CKR_OK)
-        return p11_fail(d, "C_GetSlotList", rv, NULL);
-    if (n > 0) {
-        slots = calloc(n, sizeof *slots);
-        if (!slots)
+    /* Tokens may appear between the two calls: retry a few times. */
+    for (int tries = 0; tries < 3; tries++) {
+        rv = t->f->C_GetSlotList(CK_TRUE, NULL, &n);
+        if (rv != CKR_OK)
+            return p11_fail(d, "C_GetSlotList", rv, NULL);
+        if (n == 0 || n > P11_MAX_SLOTS)
+            break;
+        free(slots);
+        if (!(slots = calloc(n, sizeof *slots)))
             return p11_fail(d, "C_GetSlotList", CKR_HOST_MEMORY, NULL);
         rv = t->f->C_GetSlotList(CK_TRUE, slots, &n);
-        if (rv != CKR_OK) {
-            rv = p11_fail(d, "C_GetSlotList", rv, NULL);
-            goto out;
-        }
+        if (rv != CKR_BUFFER_TOO_SMALL)
+            break;
+    }
+    if (rv != CKR_OK) {
+        rv = p11_fail(d, "C_GetSlotList", rv, NULL);
+        goto out;
+    }
+    if (n > P11_MAX_SLOTS) {
+        rv = p11_fail(d, "C_GetSlotList", CKR_GENERAL_ERROR,
+                      "module reports %lu slots", n);
+        goto out;
     }
     for (unsigned long i = 0; i < n; i++) {
         struct ck_token_info ti;
@@ -433,8 +442,8 @@ token_find_slot(p11_token *t, ck_slot_id_t *slot, p11_diag *d)
         rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_NOT_FOUND, "%s",
                       token_what(t, what, sizeof what));
     else if (found > 1)
-        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_AMBIGUOUS, "label \"%s\"",
-                      t->label);
+        rv = p11_fail(d, "C_GetTokenInfo", P11R_TOKEN_AMBIGUOUS, "%s",
+                      token_what(t, what, sizeof what));
     else
         rv = CKR_OK;
 out:

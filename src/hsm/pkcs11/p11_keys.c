@@ -88,7 +88,7 @@ find_objects(p11_token *t, ck_session_handle_t s, ck_object_class_t cls,
     ck_rv_t rv, rv2;
 
     *n = 0;
-    rv = f->C_FindObjectsInit(s, tmpl, type ? 2 : 1);
+    rv = f->C_FindObjectsInit(s, tmpl, 2);
     if (rv != CKR_OK)
         return p11_fail(d, "C_FindObjectsInit", rv, NULL);
     rv = f->C_FindObjects(s, objs, cap, n);
