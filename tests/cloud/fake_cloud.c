@@ -3,6 +3,7 @@
 #include "fake_cloud.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ struct fake_cloud {
     char *tls_key, *tls_cert; /* PEM, for MHD */
     unsigned port;
     EVP_PKEY *key;
+    atomic_int busy;    /* requests being handled (they read the knobs) */
+    pthread_mutex_t mu; /* guards k.last_path and k.last_key_id */
     fake_knobs k;
 };
 
@@ -450,10 +453,14 @@ aws_kms(rq *r, rs *s)
         return;
     }
     kid = json_object_get(in, "KeyId");
+    pthread_mutex_lock(&fc->mu);
     snprintf(fc->k.last_key_id, sizeof fc->k.last_key_id, "%s",
              json_is_string(kid) ? json_string_value(kid) : "");
+    pthread_mutex_unlock(&fc->mu);
     if (fc->k.want_key &&
-        !expect_str(fc, "KeyId", fc->k.last_key_id, fc->k.want_key))
+        !expect_str(fc, "KeyId",
+                    json_is_string(kid) ? json_string_value(kid) : "",
+                    fc->k.want_key))
         aws_error(s, 400, "NotFoundException", "wrong key");
     else if (strcmp(op, "Decrypt") == 0)
         aws_decrypt(r, in, s);
@@ -542,7 +549,9 @@ bearer_checks(rq *r, rs *s, const char *token)
                         "no token", "status", "UNAUTHENTICATED"));
         return false;
     }
+    pthread_mutex_lock(&fc->mu);
     snprintf(fc->k.last_path, sizeof fc->k.last_path, "%s", r->path);
+    pthread_mutex_unlock(&fc->mu);
     nth = atomic_fetch_add(&fc->k.n_kms, 1);
     if (nth < fc->k.throttle_n || nth < fc->k.status_n || fc->k.error_status) {
         long st = nth < fc->k.throttle_n ? 429
@@ -842,9 +851,11 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
     r.body = u->body ? u->body : "";
     r.body_len = u->len;
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &r.hl);
+    atomic_fetch_add(&fc->busy, 1);
     if (fc->k.sleep_ms)
         usleep(fc->k.sleep_ms * 1000u);
     dispatch(&r, &s);
+    atomic_fetch_sub(&fc->busy, 1);
     resp = MHD_create_response_from_buffer(s.body ? strlen(s.body) : 0,
                                            s.body ? s.body : (void *)"",
                                            MHD_RESPMEM_MUST_COPY);
@@ -954,6 +965,7 @@ start(const char *ca_path)
 
     if (!fc)
         return NULL;
+    pthread_mutex_init(&fc->mu, NULL);
     if (!(fc->key = EVP_EC_gen("P-256")))
         goto fail;
     memset(&sa, 0, sizeof sa);
@@ -1011,6 +1023,7 @@ fake_stop(fake_cloud *fc)
     EVP_PKEY_free(fc->key);
     free(fc->tls_key);
     free(fc->tls_cert);
+    pthread_mutex_destroy(&fc->mu);
     free(fc);
 }
 
@@ -1029,6 +1042,10 @@ fake_knobs_of(fake_cloud *fc)
 void
 fake_reset(fake_cloud *fc)
 {
+    /* A request the client gave up on (timeout tests) may still be in a
+     * handler: let it finish before the knobs change under it. */
+    for (int i = 0; i < 500 && atomic_load(&fc->busy) > 0; i++)
+        usleep(10000);
     memset(&fc->k, 0, sizeof fc->k);
 }
 
