@@ -607,29 +607,24 @@ verify_common(const mldsa_params *prm, const uint8_t *pk, size_t pk_len,
     }
     expand_a(prm, ws);
     kms_mldsa_sample_in_ball(&ws->c, sig, prm->ctilde_len, prm->tau);
-    kms_mldsa_ntt(&ws->c);
+    kms_mldsa_challenge_from_poly(&ws->ch, &ws->c);
     for (unsigned r = 0; r < prm->l; r++)
         kms_mldsa_ntt(&ws->y[r]);
-    /* w'_approx = NTT^-1(A-hat o NTT(z) - NTT(c) o NTT(t1 * 2^d)). */
+    /* w'_approx = NTT^-1(A-hat o NTT(z)) - c t1 2^d (line 9); c t1 is
+     * computed exactly by the sparse product, |c t1 2^d| < 2^29. */
     for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_unpack_bits(ws->t0[i].c, pk + 32 + 320 * i, 10);
-        for (unsigned j = 0; j < MLDSA_N; j++)
-            ws->t0[i].c[j] *= 1 << MLDSA_D;
-        kms_mldsa_ntt(&ws->t0[i]);
-        kms_mldsa_poly_pointwise(&ws->t0[i], &ws->c, &ws->t0[i]);
-    }
-    for (unsigned i = 0; i < prm->k; i++) {
+        kms_mldsa_unpack_bits(ws->cs.c, pk + 32 + 320 * i, 10);
+        kms_mldsa_poly_mul_challenge(&ws->t0[i], &ws->ch, &ws->cs);
         kms_mldsa_poly_pointwise(&ws->w[i], &ws->a[i * prm->l], &ws->y[0]);
         for (unsigned j = 1; j < prm->l; j++)
             kms_mldsa_poly_pointwise_acc(&ws->w[i], &ws->a[i * prm->l + j],
                                          &ws->y[j]);
-        for (unsigned j = 0; j < MLDSA_N; j++)
-            ws->w[i].c[j] -= ws->t0[i].c[j];
         kms_mldsa_invntt(&ws->w[i]);
         /* w1' = UseHint(h, w'_approx) (line 10). */
         for (unsigned j = 0; j < MLDSA_N; j++)
             ws->w[i].c[j] = kms_mldsa_use_hint(
-                prm->gamma2, mldsa_freeze(ws->w[i].c[j]),
+                prm->gamma2,
+                mldsa_freeze(ws->w[i].c[j] - ws->t0[i].c[j] * (1 << MLDSA_D)),
                 (unsigned)ws->h[i].c[j]);
     }
     challenge_hash(prm, ws, w1_encode(prm, ws, ws->w), ctilde2);
