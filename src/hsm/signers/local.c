@@ -272,14 +272,79 @@ local_public_key(void *self, const char *kid, uint8_t **der, size_t *der_len,
     return HSM_OK;
 }
 
+/* ECDSA signatures must be strict DER before OpenSSL sees them. */
+static bool
+der_ok(const uint8_t *sig, size_t sig_len)
+{
+    uint8_t raw[64];
+    size_t n;
+
+    return hsm_ecdsa_der_to_raw(sig, sig_len, 32, raw, sizeof raw, &n) ==
+           HSM_OK;
+}
+
+/* Verify with the cached key (verify never creates a key). */
+static hsm_err
+do_verify(local_self *l, const char *kid, const uint8_t *msg, size_t msg_len,
+          bool prehashed, const uint8_t *sig, size_t sig_len, bool *valid,
+          hsm_diag *diag)
+{
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_PKEY *pk = NULL;
+    hsm_err rc;
+
+    *valid = false;
+    if ((rc = key_get(l, kid, false, &pk, diag)) != HSM_OK)
+        return rc;
+    rc = HSM_OK;
+    if (!der_ok(sig, sig_len))
+        goto out; /* malformed: simply not valid */
+    rc = HSM_ECRYPTO;
+    if (prehashed) {
+        if (!(pctx = EVP_PKEY_CTX_new(pk, NULL)) ||
+            EVP_PKEY_verify_init(pctx) != 1 ||
+            EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha256()) != 1)
+            goto out;
+        *valid = EVP_PKEY_verify(pctx, sig, sig_len, msg, msg_len) == 1;
+    } else {
+        if (!(md = EVP_MD_CTX_new()) ||
+            EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) != 1)
+            goto out;
+        *valid = EVP_DigestVerify(md, sig, sig_len, msg, msg_len) == 1;
+    }
+    rc = HSM_OK;
+out:
+    ERR_clear_error();
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+static hsm_err
+local_verify(void *self, const char *kid, const uint8_t *msg, size_t msg_len,
+             const uint8_t *sig, size_t sig_len, bool *valid, hsm_diag *diag)
+{
+    return do_verify(self, kid, msg, msg_len, false, sig, sig_len, valid, diag);
+}
+
+static hsm_err
+local_verify_digest(void *self, const char *kid, const uint8_t *d, size_t d_len,
+                    const uint8_t *sig, size_t sig_len, bool *valid,
+                    hsm_diag *diag)
+{
+    return do_verify(self, kid, d, d_len, true, sig, sig_len, valid, diag);
+}
+
 const hsm_signer_ops hsm_local_signer_ops = {
     .name = "local",
     .create = local_create,
     .algorithm = local_algorithm,
     .sign = local_sign,
     .sign_digest = local_sign_digest,
-    .verify = NULL, /* core: verify against public_key() */
-    .verify_digest = NULL,
+    .verify = local_verify,
+    .verify_digest = local_verify_digest,
     .public_key = local_public_key,
     .destroy = local_destroy,
 };
