@@ -105,8 +105,11 @@ check test_cli_vault_delete_missing_3 3 "$HSM" vault delete w1 "${S[@]}"
 check test_cli_vault_restore_wrong_password_4 4 "$HSM" vault restore "$T/backup.json" "${S[@]}" --backup-password-file "$T/bpw2"
 check test_cli_vault_restore_exists_1 1 "$HSM" vault restore "$T/backup.json" "${S[@]}" --backup-password-file "$T/bpw"
 check test_cli_vault_restore_overwrite_0 0 "$HSM" vault restore "$T/backup.json" "${S[@]}" --backup-password-file "$T/bpw" --overwrite
-check test_cli_vault_load_restored_0 0 "$HSM" vault load w1 "${S[@]}" --out "$T/restored"
-expect test_cli_vault_restored_content cmp -s "$T/restored" "$T/share1"
+check test_cli_vault_load_restored_0 0 "$HSM" vault load w1 "${S[@]}"
+expect test_cli_vault_restored_content cmp -s "$T/out" "$T/share1"
+check test_cli_vault_load_has_no_out_option_2 2 "$HSM" vault load w1 "${S[@]}" --out "$T/plain"
+expect test_cli_vault_load_wrote_no_file test ! -e "$T/plain"
+check test_cli_password_has_no_out_option_2 2 "$HSM" password --provider env --out "$T/plainpw"
 sed 's/"data":"A/"data":"B/;t;s/"data":"./"data":"A/' "$T/backup.json" >"$T/bad.json"
 expect test_cli_corrupt_copy_differs bash -c "! cmp -s '$T/bad.json' '$T/backup.json'"
 check test_cli_vault_restore_corrupt_fails 5 "$HSM" vault restore "$T/bad.json" "${S[@]}" --backup-password-file "$T/bpw" --overwrite

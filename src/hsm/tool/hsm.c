@@ -175,14 +175,17 @@ write_output(const opts *o, const char *path, const void *data, size_t len)
     return 0;
 }
 
-/* Secrets only to a file or a pipe, never to a terminal. */
+/* Secrets go only to a pipe or a redirection chosen by the caller: never
+ * to a terminal (screen, scrollback) and never to a file of ours (no
+ * plaintext secret on disk), so the commands that print them have no
+ * --out. */
 static int
 refuse_tty(const opts *o, const char *what)
 {
-    if ((!o->out || strcmp(o->out, "-") == 0) && isatty(STDOUT_FILENO)) {
+    if (isatty(STDOUT_FILENO)) {
         fail_msg(o,
-                 "refusing to print %s to a terminal (redirect or use "
-                 "--out)",
+                 "refusing to print %s to a terminal (pipe it to the "
+                 "program that needs it)",
                  what);
         return 1;
     }
@@ -388,7 +391,7 @@ cmd_password(opts *o)
     if (rc != HSM_OK)
         ec = fail(o, rc, hsm_password_provider_last_error(p));
     else
-        ec = write_output(o, o->out, pw->data, pw->len);
+        ec = write_output(o, NULL, pw->data, pw->len);
     hsm_secret_free(pw);
     hsm_password_provider_free(p);
     return ec;
@@ -525,7 +528,7 @@ cmd_vault_load(opts *o)
         ec = fail(o, rc, hsm_vault_last_error(c.v));
         goto out;
     }
-    ec = write_output(o, o->out, share->data, share->len);
+    ec = write_output(o, NULL, share->data, share->len);
 out:
     hsm_secret_free(share);
     vault_close(&c);
@@ -666,9 +669,9 @@ static const command commands[] = {
     {"pubkey", cmd_pubkey, O_COMMON | O_OUT, 0,
      "hsm pubkey [--provider NAME] [--key-id ID] [--out FILE]",
      "Print the public key (PEM SubjectPublicKeyInfo)."},
-    {"password", cmd_password, O_PROVIDER | O_KEYID | O_CONFIG | O_OUT, 0,
-     "hsm password [--provider NAME] [--key-id ID] [--out FILE]",
-     "Print a password from a provider (never to a terminal)."},
+    {"password", cmd_password, O_PROVIDER | O_KEYID | O_CONFIG, 0,
+     "hsm password [--provider NAME] [--key-id ID]",
+     "Print a password to a pipe (never to a terminal or a file)."},
 };
 
 static const command vault_commands[] = {
@@ -677,9 +680,8 @@ static const command vault_commands[] = {
      "[--threshold T] [--total N] [--public-share HEX] [--group-key HEX] "
      "[--overwrite] [--in FILE]",
      "Encrypt and keep the key share read from stdin (or --in)."},
-    {"load", cmd_vault_load, O_COMMON | O_OUT, 1,
-     "hsm vault load ID --store DIR [--out FILE]",
-     "Decrypt a key share to stdout (never to a terminal) or --out."},
+    {"load", cmd_vault_load, O_COMMON, 1, "hsm vault load ID --store DIR",
+     "Decrypt a key share to a pipe (never to a terminal or a file)."},
     {"list", cmd_vault_list, O_COMMON, 0, "hsm vault list --store DIR",
      "List shares: id, scheme, party index, threshold, total (tab-separated)."},
     {"delete", cmd_vault_delete, O_COMMON, 1, "hsm vault delete ID --store DIR",
