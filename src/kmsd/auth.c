@@ -413,6 +413,54 @@ out:
     return rc;
 }
 
+/* ---- token clean-up ---------------------------------------------------------- */
+
+typedef struct {
+    const char *identity;
+    int64_t now;
+    json_t *ids;
+} sweep_ctx;
+
+static int
+sweep_pick(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    sweep_ctx *s = ctx;
+    json_t *rec = json_loadb((const char *)v, vl, 0, NULL);
+    int64_t exp = json_integer_value(json_object_get(rec, "expires"));
+    const char *ident = json_string_value(json_object_get(rec, "identity"));
+
+    if (rec && (s->identity ? ident && strcmp(ident, s->identity) == 0
+                            : exp && exp <= s->now))
+        json_array_append_new(s->ids, json_stringn((const char *)k, kl));
+    json_decref(rec);
+    return 0;
+}
+
+kms_err
+kms_tokens_sweep(kms_txn *txn, const char *identity, int64_t now,
+                 size_t *count)
+{
+    sweep_ctx s = {identity, now, json_array()};
+    size_t i;
+    json_t *id;
+    kms_err rc;
+
+    *count = 0;
+    if (!s.ids)
+        return KMS_ENOMEM;
+    rc = kms_st2err(kms_txn_scan(txn, "tokens", NULL, 0, true, sweep_pick, &s));
+    json_array_foreach(s.ids, i, id)
+    {
+        if (rc != KMS_OK)
+            break;
+        rc = kms_st2err(kms_txn_del(txn, "tokens", json_string_value(id),
+                                    json_string_length(id)));
+        (*count)++;
+    }
+    json_decref(s.ids);
+    return rc;
+}
+
 /* ---- identities ------------------------------------------------------------- */
 
 static kms_err
@@ -598,6 +646,7 @@ kms_h_identity_delete(kms_ctx *c)
 {
     kms_txn txn = {0};
     json_t *rec = NULL;
+    size_t revoked = 0;
     kms_err rc;
 
     if ((rc = kms_authorize(c, c->param_org, "sys/identities",
@@ -609,11 +658,15 @@ kms_h_identity_delete(kms_ctx *c)
         goto out;
     rc = kms_st2err(kms_txn_del(&txn, "identities", c->param_id,
                                 strlen(c->param_id)));
+    /* the identity's tokens go with it */
+    if (rc == KMS_OK)
+        rc = kms_tokens_sweep(&txn, c->param_id, 0, &revoked);
     if (rc == KMS_OK)
         rc = kms_st2err(kms_txn_commit(&txn));
     c->store_written = rc == KMS_OK;
     if (rc == KMS_OK)
-        c->out = json_pack("{s:s}", "deleted", c->param_id);
+        c->out = json_pack("{s:s,s:I}", "deleted", c->param_id,
+                           "tokens_revoked", (json_int_t)revoked);
 out:
     kms_txn_abort(&txn);
     json_decref(rec);

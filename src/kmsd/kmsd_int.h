@@ -294,6 +294,12 @@ kms_err kms_token_mint(kms_txn *txn, const char *org, const json_t *policies,
                        bool root, const char *identity, uint64_t ttl,
                        int64_t now, char *token, char *id);
 void kms_token_id(const char *token, char id[KMS_ID_HEX + 1]);
+/* Delete the tokens of `identity`, or (identity NULL) every token expired
+ * at `now`; *count gets how many. */
+kms_err kms_tokens_sweep(kms_txn *txn, const char *identity, int64_t now,
+                         size_t *count);
+/* Sweep expired tokens in their own transaction (main loop, each minute). */
+kms_err kms_srv_sweep(kms_srv *srv, size_t *count);
 void kms_principal_clear(kms_principal *p);
 
 kms_err kms_ratelimit_new(uint32_t max_failures, uint64_t window,

@@ -452,8 +452,19 @@ main(int argc, char **argv)
                    "port", (int)port, "tls", o.cfg.tls_cert ? "on" : "off",
                    "dev", o.cfg.dev, "audit_log", o.cfg.audit_path, "threads",
                    (int)o.cfg.threads, "production", o.cfg.production));
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    /* Wait for SIGTERM/SIGINT; once a minute, drop expired tokens. */
+    for (;;) {
+        struct timespec minute = {60, 0};
+        size_t swept = 0;
+        sig = sigtimedwait(&sigs, NULL, &minute);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (kms_srv_sweep(&rt.srv, &swept) != KMS_OK)
+            logj("warn", "expired-token sweep failed", NULL);
+        else if (swept)
+            logj("info", "expired tokens removed",
+                 json_pack("{s:i}", "count", (int)swept));
+    }
     logj("info", "shutting down: draining requests",
          json_pack("{s:i}", "signal", sig));
     status = 0;

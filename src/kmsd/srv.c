@@ -212,3 +212,19 @@ kms_srv_fini(kms_srv *srv)
     kms_ratelimit_free(srv->rl);
     srv->rl = NULL;
 }
+
+kms_err
+kms_srv_sweep(kms_srv *srv, size_t *count)
+{
+    kms_txn txn = {0};
+    kms_err rc;
+
+    *count = 0;
+    if (kms_txn_begin(srv->store, false, &txn) != KMS_ST_OK)
+        return KMS_ESTORE;
+    rc = kms_tokens_sweep(&txn, NULL, srv->now(), count);
+    if (rc == KMS_OK && *count)
+        rc = kms_st2err(kms_txn_commit(&txn));
+    kms_txn_abort(&txn);
+    return rc;
+}

@@ -714,6 +714,69 @@ test_login_rate_limited_429(void)
     rfree(&r);
 }
 
+static void
+test_identity_delete_revokes_its_tokens(void)
+{
+    result r;
+    char body[512], path[128], tok[KMS_TOKEN_LEN + 1];
+    const char *cid, *sec;
+
+    setup();
+    r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"idd\"}");
+    rfree(&r);
+    r = call("POST", "/v1/kms/orgs/idd/identities", NULL, root, "{\"name\":\"svc\"}");
+    REQUIRE(r.status == 201);
+    cid = json_string_value(json_object_get(r.body, "client_id"));
+    sec = json_string_value(json_object_get(r.body, "client_secret"));
+    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", cid, sec);
+    snprintf(path, sizeof path, "/v1/kms/orgs/idd/identities/%s", cid);
+    rfree(&r);
+    r = call_q("POST", "/v1/kms/auth/login", NULL, 0, NULL, body);
+    REQUIRE(r.status == 200);
+    kc_strlcpy(tok, json_string_value(json_object_get(r.body, "token")), sizeof tok);
+    rfree(&r);
+    r = call("GET", "/v1/kms/auth/token", NULL, tok, NULL);
+    CHECK_EQ(r.status, 200);
+    rfree(&r);
+    r = call("DELETE", path, NULL, root, NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(json_integer_value(json_object_get(r.body, "tokens_revoked")), 1);
+    rfree(&r);
+    r = call("GET", "/v1/kms/auth/token", NULL, tok, NULL);
+    CHECK_EQ(r.status, 401);
+    rfree(&r);
+    r = call_q("POST", "/v1/kms/auth/login", NULL, 0, NULL, body);
+    CHECK_EQ(r.status, 401);
+    rfree(&r);
+}
+
+static void
+test_token_sweep_removes_only_expired(void)
+{
+    char t1[KMS_TOKEN_LEN + 1], t2[KMS_TOKEN_LEN + 1];
+    size_t n = 0;
+    result r;
+
+    setup();
+    make_token("sw", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}", t1, sizeof t1);
+    fake_now += 1800;
+    make_token("sw", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}", t2, sizeof t2);
+    fake_now += 1801; /* t1 expired, t2 not */
+    CHECK(kms_srv_sweep(&srv, &n) == KMS_OK);
+    CHECK(n >= 1);
+    fake_now -= 3601; /* even back in time, t1 is gone for good */
+    r = call("GET", "/v1/kms/auth/token", NULL, t1, NULL);
+    CHECK_EQ(r.status, 401);
+    rfree(&r);
+    r = call("GET", "/v1/kms/auth/token", NULL, t2, NULL);
+    CHECK_EQ(r.status, 200);
+    rfree(&r);
+    r = call("GET", "/v1/kms/orgs", NULL, root, NULL);
+    CHECK_EQ(r.status, 200); /* the root token never expires */
+    rfree(&r);
+    fake_now += 3601;
+}
+
 /* ---- audit chain ------------------------------------------------------------ */
 
 static char *
@@ -907,6 +970,8 @@ static const kt_case cases[] = {
     KT_CASE(test_token_subset_policies_enforced),
     KT_CASE(test_root_revoke_needs_admin_403),
     KT_CASE(test_login_rate_limited_429),
+    KT_CASE(test_identity_delete_revokes_its_tokens),
+    KT_CASE(test_token_sweep_removes_only_expired),
     KT_CASE(test_audit_chain_intact_verifies),
     KT_CASE(test_audit_chain_edit_detected_at_line),
     KT_CASE(test_audit_chain_removal_detected_at_line),
