@@ -193,12 +193,24 @@ type_name(ck_key_type_t type)
     }
 }
 
+/* Labels come from the token: print only printable ASCII, so a label
+ * cannot carry terminal escape sequences. */
+static void
+printable(const char *in, char *out, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; in[i] && i + 1 < cap; i++)
+        out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+    out[i] = '\0';
+}
+
 static int
 cmd_list(p11_token *t)
 {
     p11_keyinfo *keys = NULL;
     size_t count = 0;
-    char hex[2 * P11_ID_MAX + 1];
+    char hex[2 * P11_ID_MAX + 1], label[P11_LABEL_MAX + 1];
     p11_diag d = {""};
     ck_rv_t rv;
 
@@ -209,9 +221,10 @@ cmd_list(p11_token *t)
         const p11_keyinfo *k = &keys[i];
 
         kc_hex_encode(k->id, k->id_len, hex, sizeof hex);
+        printable(k->label, label, sizeof label);
         printf("%-8s %-8s %5lu %-18s %s%s\n",
                k->cls == CKO_SECRET_KEY ? "secret" : "private",
-               type_name(k->type), k->bits, hex, k->label,
+               type_name(k->type), k->bits, hex, label,
                k->extractable ? " (EXTRACTABLE)" : "");
     }
     free(keys);
