@@ -28,10 +28,189 @@ static const uint64_t keccak_rc[24] = {
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
-/* The permutation body; compiled into a baseline and (on x86-64) a
- * BMI1/BMI2 variant (andn for chi, rorx for the rotations), see kms_cpu.h. */
+/* The permutation for the baseline ISA, which has no and-not instruction:
+ * lane complementing saves most of chi's NOTs. */
 static KMS_ALWAYS_INLINE void
 keccak_p1600(uint64_t s[25])
+{
+    uint64_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4];
+    uint64_t a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9];
+    uint64_t a10 = s[10], a11 = s[11], a12 = s[12], a13 = s[13], a14 = s[14];
+    uint64_t a15 = s[15], a16 = s[16], a17 = s[17], a18 = s[18], a19 = s[19];
+    uint64_t a20 = s[20], a21 = s[21], a22 = s[22], a23 = s[23], a24 = s[24];
+    uint64_t e0, e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12, e13, e14;
+    uint64_t e15, e16, e17, e18, e19, e20, e21, e22, e23, e24;
+    uint64_t b0, b1, b2, b3, b4, c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+
+    /* Lane complementing (Keccak implementation overview, section 2.2):
+     * lanes 0, 1, 2, 5, 10, 13, 14, 17, 18, 22 and 23 are kept inverted
+     * during the rounds. Every column holds an odd number of them, so
+     * theta's D comes out exact; rho and pi carry the inversion along; and
+     * for 17 of the 25 chi outputs per round the inversion turns
+     * "b ^ (~x & y)" into a form without a NOT. The mask was found by an
+     * exhaustive search over all masks that leave theta exact. */
+    a0 = ~a0;
+    a1 = ~a1;
+    a2 = ~a2;
+    a5 = ~a5;
+    a10 = ~a10;
+    a13 = ~a13;
+    a14 = ~a14;
+    a17 = ~a17;
+    a18 = ~a18;
+    a22 = ~a22;
+    a23 = ~a23;
+
+    /* Two rounds per iteration, a -> e -> a. Each round: theta (3.2.1)
+     * into d; then for each output plane, rho (3.2.2) and pi (3.2.3) give
+     * its five lanes b, chi (3.2.4) combines them, iota (3.2.5) adds the
+     * round constant to lane 0. */
+    for (int r = 0; r < 24; r += 2) {
+        c0 = a0 ^ a5 ^ a10 ^ a15 ^ a20;
+        c1 = a1 ^ a6 ^ a11 ^ a16 ^ a21;
+        c2 = a2 ^ a7 ^ a12 ^ a17 ^ a22;
+        c3 = a3 ^ a8 ^ a13 ^ a18 ^ a23;
+        c4 = a4 ^ a9 ^ a14 ^ a19 ^ a24;
+        d0 = c4 ^ ROL64(c1, 1);
+        d1 = c0 ^ ROL64(c2, 1);
+        d2 = c1 ^ ROL64(c3, 1);
+        d3 = c2 ^ ROL64(c4, 1);
+        d4 = c3 ^ ROL64(c0, 1);
+        b0 = a0 ^ d0;
+        b1 = ROL64(a6 ^ d1, 44);
+        b2 = ROL64(a12 ^ d2, 43);
+        b3 = ROL64(a18 ^ d3, 21);
+        b4 = ROL64(a24 ^ d4, 14);
+        e0 = b0 ^ (~b1 & b2) ^ keccak_rc[r];
+        e1 = b1 ^ (b2 | b3);
+        e2 = b2 ^ ~(b3 & b4);
+        e3 = b3 ^ (b4 | b0);
+        e4 = b4 ^ (b0 & b1);
+        b0 = ROL64(a3 ^ d3, 28);
+        b1 = ROL64(a9 ^ d4, 20);
+        b2 = ROL64(a10 ^ d0, 3);
+        b3 = ROL64(a16 ^ d1, 45);
+        b4 = ROL64(a22 ^ d2, 61);
+        e5 = b0 ^ (b1 | b2);
+        e6 = b1 ^ (b2 & b3);
+        e7 = b2 ^ (b3 | b4);
+        e8 = b3 ^ (b4 & b0);
+        e9 = b4 ^ (b0 | ~b1);
+        b0 = ROL64(a1 ^ d1, 1);
+        b1 = ROL64(a7 ^ d2, 6);
+        b2 = ROL64(a13 ^ d3, 25);
+        b3 = ROL64(a19 ^ d4, 8);
+        b4 = ROL64(a20 ^ d0, 18);
+        e10 = b0 ^ ~(b1 | b2);
+        e11 = b1 ^ (b2 & b3);
+        e12 = b2 ^ (b3 | ~b4);
+        e13 = b3 ^ (b4 | b0);
+        e14 = b4 ^ ~(b0 & b1);
+        b0 = ROL64(a4 ^ d4, 27);
+        b1 = ROL64(a5 ^ d0, 36);
+        b2 = ROL64(a11 ^ d1, 10);
+        b3 = ROL64(a17 ^ d2, 15);
+        b4 = ROL64(a23 ^ d3, 56);
+        e15 = b0 ^ (b1 & b2);
+        e16 = b1 ^ (b2 | b3);
+        e17 = b2 ^ (~b3 | b4);
+        e18 = b3 ^ (b4 & b0);
+        e19 = b4 ^ (b0 | b1);
+        b0 = ROL64(a2 ^ d2, 62);
+        b1 = ROL64(a8 ^ d3, 55);
+        b2 = ROL64(a14 ^ d4, 39);
+        b3 = ROL64(a15 ^ d0, 41);
+        b4 = ROL64(a21 ^ d1, 2);
+        e20 = b0 ^ (b1 | b2);
+        e21 = b1 ^ (b2 & b3);
+        e22 = b2 ^ (~b3 & b4);
+        e23 = b3 ^ (b4 | b0);
+        e24 = b4 ^ (b0 & b1);
+        c0 = e0 ^ e5 ^ e10 ^ e15 ^ e20;
+        c1 = e1 ^ e6 ^ e11 ^ e16 ^ e21;
+        c2 = e2 ^ e7 ^ e12 ^ e17 ^ e22;
+        c3 = e3 ^ e8 ^ e13 ^ e18 ^ e23;
+        c4 = e4 ^ e9 ^ e14 ^ e19 ^ e24;
+        d0 = c4 ^ ROL64(c1, 1);
+        d1 = c0 ^ ROL64(c2, 1);
+        d2 = c1 ^ ROL64(c3, 1);
+        d3 = c2 ^ ROL64(c4, 1);
+        d4 = c3 ^ ROL64(c0, 1);
+        b0 = e0 ^ d0;
+        b1 = ROL64(e6 ^ d1, 44);
+        b2 = ROL64(e12 ^ d2, 43);
+        b3 = ROL64(e18 ^ d3, 21);
+        b4 = ROL64(e24 ^ d4, 14);
+        a0 = b0 ^ (~b1 & b2) ^ keccak_rc[r + 1];
+        a1 = b1 ^ (b2 | b3);
+        a2 = b2 ^ ~(b3 & b4);
+        a3 = b3 ^ (b4 | b0);
+        a4 = b4 ^ (b0 & b1);
+        b0 = ROL64(e3 ^ d3, 28);
+        b1 = ROL64(e9 ^ d4, 20);
+        b2 = ROL64(e10 ^ d0, 3);
+        b3 = ROL64(e16 ^ d1, 45);
+        b4 = ROL64(e22 ^ d2, 61);
+        a5 = b0 ^ (b1 | b2);
+        a6 = b1 ^ (b2 & b3);
+        a7 = b2 ^ (b3 | b4);
+        a8 = b3 ^ (b4 & b0);
+        a9 = b4 ^ (b0 | ~b1);
+        b0 = ROL64(e1 ^ d1, 1);
+        b1 = ROL64(e7 ^ d2, 6);
+        b2 = ROL64(e13 ^ d3, 25);
+        b3 = ROL64(e19 ^ d4, 8);
+        b4 = ROL64(e20 ^ d0, 18);
+        a10 = b0 ^ ~(b1 | b2);
+        a11 = b1 ^ (b2 & b3);
+        a12 = b2 ^ (b3 | ~b4);
+        a13 = b3 ^ (b4 | b0);
+        a14 = b4 ^ ~(b0 & b1);
+        b0 = ROL64(e4 ^ d4, 27);
+        b1 = ROL64(e5 ^ d0, 36);
+        b2 = ROL64(e11 ^ d1, 10);
+        b3 = ROL64(e17 ^ d2, 15);
+        b4 = ROL64(e23 ^ d3, 56);
+        a15 = b0 ^ (b1 & b2);
+        a16 = b1 ^ (b2 | b3);
+        a17 = b2 ^ (~b3 | b4);
+        a18 = b3 ^ (b4 & b0);
+        a19 = b4 ^ (b0 | b1);
+        b0 = ROL64(e2 ^ d2, 62);
+        b1 = ROL64(e8 ^ d3, 55);
+        b2 = ROL64(e14 ^ d4, 39);
+        b3 = ROL64(e15 ^ d0, 41);
+        b4 = ROL64(e21 ^ d1, 2);
+        a20 = b0 ^ (b1 | b2);
+        a21 = b1 ^ (b2 & b3);
+        a22 = b2 ^ (~b3 & b4);
+        a23 = b3 ^ (b4 | b0);
+        a24 = b4 ^ (b0 & b1);
+    }
+    a0 = ~a0;
+    a1 = ~a1;
+    a2 = ~a2;
+    a5 = ~a5;
+    a10 = ~a10;
+    a13 = ~a13;
+    a14 = ~a14;
+    a17 = ~a17;
+    a18 = ~a18;
+    a22 = ~a22;
+    a23 = ~a23;
+    s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3, s[4] = a4;
+    s[5] = a5, s[6] = a6, s[7] = a7, s[8] = a8, s[9] = a9;
+    s[10] = a10, s[11] = a11, s[12] = a12, s[13] = a13, s[14] = a14;
+    s[15] = a15, s[16] = a16, s[17] = a17, s[18] = a18, s[19] = a19;
+    s[20] = a20, s[21] = a21, s[22] = a22, s[23] = a23, s[24] = a24;
+}
+
+#ifdef KMS_X86_DISPATCH
+/* The permutation written directly, for the BMI1/BMI2 build (kms_cpu.h):
+ * there chi's "~x & y" is one andn instruction, and rorx rotates without
+ * a copy, so the lane-complemented form below would only add work. */
+static KMS_ALWAYS_INLINE void
+keccak_p1600_plain(uint64_t s[25])
 {
     uint64_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4];
     uint64_t a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9];
@@ -175,6 +354,8 @@ keccak_p1600(uint64_t s[25])
     s[20] = a20, s[21] = a21, s[22] = a22, s[23] = a23, s[24] = a24;
 }
 
+#endif
+
 void
 kms_keccak_f1600_generic(uint64_t s[25])
 {
@@ -185,7 +366,7 @@ kms_keccak_f1600_generic(uint64_t s[25])
 KMS_TARGET_BMI2 static void
 keccak_f1600_bmi2(uint64_t s[25])
 {
-    keccak_p1600(s);
+    keccak_p1600_plain(s);
 }
 #endif
 
