@@ -7,15 +7,20 @@
  * durability:
  *   batchput    N records, 1,000 per transaction, fsync per commit
  *               (ZAP_SYNC_FULL; LMDB default sync; SQLite synchronous=FULL
- *               in WAL mode, 1 GiB page cache);
- *   get         random lookups, each its own read (zap_get; LMDB read
+ *               in WAL mode, with a 1 GiB page cache);
+ *   get         random lookups, each its own read (zap_get; an LMDB read
  *               transaction renewed per lookup, as zap_get does inside;
- *               SQLite autocommit SELECT through a prepared statement);
- *               each copies the value out;
+ *               an autocommit SELECT through a prepared statement in
+ *               SQLite); each copies the value out;
  *   durableput  fresh keys, one transaction and one fsync per put.
  * LMDB gets the same map size and environment flags as ZapDB (MDB_NOTLS).
  * The stores use cheap key derivation (Argon2id 1 pass / 8 KiB for ZapDB,
  * a raw key for SQLCipher): the KDF is not what is measured.
+ *
+ * The engines are opened side by side and the work is interleaved in
+ * small slices (one batch, 10,000 lookups, 100 durable puts), each slice
+ * timed and added to its engine's total. A busy machine then slows every
+ * engine alike, and the ratios stay meaningful.
  *
  * Output: one figure a line, "name value unit", then the ratios. */
 #include <errno.h>
@@ -37,10 +42,13 @@
 #include <sqlite3.h>
 #endif
 
-#define ZB_KEY_LEN 16u
-#define ZB_VAL_LEN 100u
-#define ZB_BATCH   1000u
-#define ZB_MAP     (4ull * 1024u * 1024u * 1024u)
+#define ZB_KEY_LEN     16u
+#define ZB_VAL_LEN     100u
+#define ZB_BATCH       1000u
+#define ZB_GET_SLICE   10000u
+#define ZB_PUT_SLICE   100u
+#define ZB_MAP         (4ull * 1024u * 1024u * 1024u)
+#define ZB_MAX_ENGINES 3
 
 typedef struct zb_cfg {
     uint64_t records;
@@ -50,22 +58,41 @@ typedef struct zb_cfg {
     const char *only; /* NULL, or run only "zap", "lmdb" or "sqlcipher" */
 } zb_cfg;
 
+/* One engine under test: a const vtable (STYLE.md "Providers are const
+ * vtables"). Every function dies with a message on failure. */
+typedef struct zb_engine {
+    const char *name;
+    void *(*open)(const zb_cfg *c);
+    void (*begin)(void *self);
+    void (*put)(void *self, const uint8_t *key, const uint8_t *val);
+    void (*commit)(void *self);
+    void (*get)(void *self, const uint8_t *key);
+    /* Closes and returns the size of the data file in MiB. */
+    double (*close)(void *self, const zb_cfg *c);
+} zb_engine;
+
+typedef struct zb_run {
+    const zb_engine *e;
+    void *self;
+    double t_batch, t_get, t_durable, file_mb;
+} zb_run;
+
 /* The workload shared by every engine. */
 typedef struct zb_data {
     uint8_t *keys;   /* records * ZB_KEY_LEN: loaded keys */
     uint8_t *dkeys;  /* durable * ZB_KEY_LEN: fresh keys for durableput */
     uint32_t *order; /* gets indexes into keys */
-    uint64_t records, gets, durable;
 } zb_data;
 
-typedef struct zb_result {
-    double batchput, get, durableput; /* ops/s */
-    double file_mb;
-    bool ran;
-} zb_result;
+static void
+zb_die(const char *what, const char *detail)
+{
+    fprintf(stderr, "zapdb-bench: %s: %s\n", what, detail);
+    exit(1);
+}
 
-/* splitmix64: a fixed, documented sequence so every run uses the same
- * data (not a secret, so no CSPRNG needed). */
+/* splitmix64: a fixed sequence so every run uses the same data (not a
+ * secret, so no CSPRNG needed). */
 static uint64_t
 zb_next(uint64_t *s)
 {
@@ -87,7 +114,7 @@ zb_fill(uint8_t *p, size_t n, uint64_t *s)
     }
 }
 
-/* The value of key number i: deterministic, so reads can be checked. */
+/* The value of record i: deterministic, so every engine stores the same. */
 static void
 zb_value(uint64_t i, uint8_t v[ZB_VAL_LEN])
 {
@@ -111,22 +138,386 @@ zb_file_mb(const char *path)
 }
 
 static void
-zb_die(const char *what, const char *detail)
+zb_path(char *out, size_t cap, const zb_cfg *c, const char *name)
 {
-    fprintf(stderr, "zapdb-bench: %s: %s\n", what, detail);
-    exit(1);
+    if (snprintf(out, cap, "%s/%s", c->dir, name) >= (int)cap)
+        zb_die("path", "too long");
+}
+
+/* ---- ZapDB --------------------------------------------------------------- */
+
+typedef struct zb_zap {
+    zap_db *db;
+    zap_txn *txn;
+} zb_zap;
+
+static void
+zap_check(zap_err e, const char *what)
+{
+    if (e != ZAP_OK)
+        zb_die(what, zap_strerror(e));
+}
+
+static void *
+zap_e_open(const zb_cfg *c)
+{
+    static const char pw[] = "bench-password";
+    zb_zap *z = calloc(1, sizeof *z);
+    char path[4096];
+    zap_opts o;
+
+    if (!z)
+        zb_die("zap", "out of memory");
+    zb_path(path, sizeof path, c, "zap");
+    zap_opts_default(&o);
+    o.flags = ZAP_CREATE | ZAP_EXCL;
+    o.kdf_opslimit = 1;
+    o.kdf_memlimit = 8192;
+    o.map_size = ZB_MAP;
+    o.sync = ZAP_SYNC_FULL;
+    zap_check(zap_open(path, &o, pw, sizeof pw - 1, &z->db), "zap_open");
+    return z;
+}
+
+static void
+zap_e_begin(void *self)
+{
+    zb_zap *z = self;
+    zap_check(zap_txn_begin(z->db, 0, &z->txn), "zap_txn_begin");
+}
+
+static void
+zap_e_put(void *self, const uint8_t *key, const uint8_t *val)
+{
+    zb_zap *z = self;
+    if (z->txn)
+        zap_check(
+            zap_txn_put(z->txn, "bench", key, ZB_KEY_LEN, val, ZB_VAL_LEN),
+            "zap_txn_put");
+    else
+        zap_check(zap_put(z->db, "bench", key, ZB_KEY_LEN, val, ZB_VAL_LEN),
+                  "zap_put");
+}
+
+static void
+zap_e_commit(void *self)
+{
+    zb_zap *z = self;
+    zap_check(zap_txn_commit(z->txn), "zap_txn_commit");
+    z->txn = NULL;
+}
+
+static void
+zap_e_get(void *self, const uint8_t *key)
+{
+    zb_zap *z = self;
+    uint8_t *val = NULL;
+    size_t len = 0;
+
+    zap_check(zap_get(z->db, "bench", key, ZB_KEY_LEN, &val, &len), "zap_get");
+    if (len != ZB_VAL_LEN)
+        zb_die("zap_get", "wrong value length");
+    zap_free(val, len);
+}
+
+static double
+zap_e_close(void *self, const zb_cfg *c)
+{
+    zb_zap *z = self;
+    char path[4096];
+
+    zap_close(z->db);
+    free(z);
+    zb_path(path, sizeof path, c, "zap/data.mdb");
+    return zb_file_mb(path);
+}
+
+static const zb_engine zb_engine_zap = {
+    "zap",        zap_e_open, zap_e_begin, zap_e_put,
+    zap_e_commit, zap_e_get,  zap_e_close,
+};
+
+/* ---- raw LMDB -------------------------------------------------------------
+ */
+
+typedef struct zb_lmdb {
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_txn *txn;  /* the open write transaction, if any */
+    MDB_txn *rtxn; /* a reset read transaction, renewed per lookup */
+    uint8_t copy[ZB_VAL_LEN];
+} zb_lmdb;
+
+static void
+mdb_check(int e, const char *what)
+{
+    if (e != MDB_SUCCESS)
+        zb_die(what, mdb_strerror(e));
+}
+
+static void *
+lmdb_e_open(const zb_cfg *c)
+{
+    zb_lmdb *l = calloc(1, sizeof *l);
+    char path[4096];
+    MDB_txn *txn;
+
+    if (!l)
+        zb_die("lmdb", "out of memory");
+    zb_path(path, sizeof path, c, "lmdb");
+    if (mkdir(path, 0700) != 0)
+        zb_die("mkdir", strerror(errno));
+    mdb_check(mdb_env_create(&l->env), "mdb_env_create");
+    mdb_check(mdb_env_set_mapsize(l->env, ZB_MAP), "mdb_env_set_mapsize");
+    mdb_check(mdb_env_open(l->env, path, MDB_NOTLS, 0600), "mdb_env_open");
+    mdb_check(mdb_txn_begin(l->env, NULL, 0, &txn), "mdb_txn_begin");
+    mdb_check(mdb_dbi_open(txn, NULL, 0, &l->dbi), "mdb_dbi_open");
+    mdb_check(mdb_txn_commit(txn), "mdb_txn_commit");
+    mdb_check(mdb_txn_begin(l->env, NULL, MDB_RDONLY, &l->rtxn),
+              "mdb_txn_begin");
+    mdb_txn_reset(l->rtxn);
+    return l;
+}
+
+static void
+lmdb_e_begin(void *self)
+{
+    zb_lmdb *l = self;
+    mdb_check(mdb_txn_begin(l->env, NULL, 0, &l->txn), "mdb_txn_begin");
+}
+
+static void
+lmdb_e_put(void *self, const uint8_t *key, const uint8_t *val)
+{
+    zb_lmdb *l = self;
+    MDB_val k = {ZB_KEY_LEN, (void *)key}, v = {ZB_VAL_LEN, (void *)val};
+    MDB_txn *txn = l->txn;
+
+    if (!txn)
+        mdb_check(mdb_txn_begin(l->env, NULL, 0, &txn), "mdb_txn_begin");
+    mdb_check(mdb_put(txn, l->dbi, &k, &v, 0), "mdb_put");
+    if (!l->txn)
+        mdb_check(mdb_txn_commit(txn), "mdb_txn_commit");
+}
+
+static void
+lmdb_e_commit(void *self)
+{
+    zb_lmdb *l = self;
+    mdb_check(mdb_txn_commit(l->txn), "mdb_txn_commit");
+    l->txn = NULL;
+}
+
+static void
+lmdb_e_get(void *self, const uint8_t *key)
+{
+    zb_lmdb *l = self;
+    MDB_val k = {ZB_KEY_LEN, (void *)key}, v;
+
+    mdb_check(mdb_txn_renew(l->rtxn), "mdb_txn_renew");
+    mdb_check(mdb_get(l->rtxn, l->dbi, &k, &v), "mdb_get");
+    if (v.mv_size != ZB_VAL_LEN)
+        zb_die("mdb_get", "wrong value length");
+    memcpy(l->copy, v.mv_data, ZB_VAL_LEN);
+    mdb_txn_reset(l->rtxn);
+}
+
+static double
+lmdb_e_close(void *self, const zb_cfg *c)
+{
+    zb_lmdb *l = self;
+    char path[4096];
+
+    mdb_txn_abort(l->rtxn);
+    mdb_env_close(l->env);
+    free(l);
+    zb_path(path, sizeof path, c, "lmdb/data.mdb");
+    return zb_file_mb(path);
+}
+
+static const zb_engine zb_engine_lmdb = {
+    "lmdb",        lmdb_e_open, lmdb_e_begin, lmdb_e_put,
+    lmdb_e_commit, lmdb_e_get,  lmdb_e_close,
+};
+
+/* ---- SQLCipher ------------------------------------------------------------
+ */
+
+#ifdef ZB_HAVE_SQLCIPHER
+typedef struct zb_sql {
+    sqlite3 *db;
+    sqlite3_stmt *ins, *sel;
+    uint8_t copy[ZB_VAL_LEN];
+} zb_sql;
+
+static void
+sql_check(sqlite3 *db, int e, int want, const char *what)
+{
+    if (e != want)
+        zb_die(what, db ? sqlite3_errmsg(db) : sqlite3_errstr(e));
+}
+
+static void
+sql_exec(sqlite3 *db, const char *sql)
+{
+    sql_check(db, sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, sql);
+}
+
+static void *
+sql_e_open(const zb_cfg *c)
+{
+    zb_sql *s = calloc(1, sizeof *s);
+    char path[4096], pragma[128], hex[65];
+    uint8_t key[32];
+
+    if (!s)
+        zb_die("sqlcipher", "out of memory");
+    zb_path(path, sizeof path, c, "sqlcipher.db");
+    sql_check(NULL, sqlite3_open(path, &s->db), SQLITE_OK, "sqlite3_open");
+    /* A raw 256-bit key (x'...'): SQLCipher skips its PBKDF2. */
+    kc_random(key, sizeof key);
+    kc_hex_encode(key, sizeof key, hex, sizeof hex);
+    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
+    sql_exec(s->db, pragma);
+    kc_wipe(pragma, sizeof pragma);
+    kc_wipe(hex, sizeof hex);
+    kc_wipe(key, sizeof key);
+    sql_exec(s->db, "PRAGMA journal_mode = WAL");
+    sql_exec(s->db, "PRAGMA synchronous = FULL");
+    /* A page cache that holds the whole database: SQLCipher decrypts a
+     * page on every cache miss, while LMDB has the whole OS page cache, so
+     * this is SQLCipher's most favourable setting. */
+    sql_exec(s->db, "PRAGMA cache_size = -1048576");
+    sql_exec(s->db,
+             "CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
+    sql_check(s->db,
+              sqlite3_prepare_v2(s->db,
+                                 "INSERT OR REPLACE INTO kv VALUES (?, ?)", -1,
+                                 &s->ins, NULL),
+              SQLITE_OK, "prepare insert");
+    sql_check(s->db,
+              sqlite3_prepare_v2(s->db, "SELECT v FROM kv WHERE k = ?", -1,
+                                 &s->sel, NULL),
+              SQLITE_OK, "prepare select");
+    return s;
+}
+
+static void
+sql_e_begin(void *self)
+{
+    sql_exec(((zb_sql *)self)->db, "BEGIN");
+}
+
+static void
+sql_e_put(void *self, const uint8_t *key, const uint8_t *val)
+{
+    zb_sql *s = self;
+    sqlite3_bind_blob(s->ins, 1, key, ZB_KEY_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s->ins, 2, val, ZB_VAL_LEN, SQLITE_STATIC);
+    sql_check(s->db, sqlite3_step(s->ins), SQLITE_DONE, "insert");
+    sqlite3_reset(s->ins);
+}
+
+static void
+sql_e_commit(void *self)
+{
+    sql_exec(((zb_sql *)self)->db, "COMMIT");
+}
+
+static void
+sql_e_get(void *self, const uint8_t *key)
+{
+    zb_sql *s = self;
+    sqlite3_bind_blob(s->sel, 1, key, ZB_KEY_LEN, SQLITE_STATIC);
+    sql_check(s->db, sqlite3_step(s->sel), SQLITE_ROW, "select");
+    if (sqlite3_column_bytes(s->sel, 0) != (int)ZB_VAL_LEN)
+        zb_die("select", "wrong value length");
+    memcpy(s->copy, sqlite3_column_blob(s->sel, 0), ZB_VAL_LEN);
+    sqlite3_reset(s->sel);
+}
+
+static double
+sql_e_close(void *self, const zb_cfg *c)
+{
+    zb_sql *s = self;
+    char path[4096];
+
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->sel);
+    sql_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(s->db);
+    free(s);
+    zb_path(path, sizeof path, c, "sqlcipher.db");
+    return zb_file_mb(path);
+}
+
+static const zb_engine zb_engine_sqlcipher = {
+    "sqlcipher",  sql_e_open, sql_e_begin, sql_e_put,
+    sql_e_commit, sql_e_get,  sql_e_close,
+};
+#endif
+
+/* ---- driver ----------------------------------------------------------------
+ */
+
+static void
+phase_batchput(zb_run *runs, size_t n, const zb_data *d, uint64_t records)
+{
+    uint8_t v[ZB_VAL_LEN];
+
+    for (uint64_t i = 0; i < records; i += ZB_BATCH) {
+        uint64_t end = i + ZB_BATCH < records ? i + ZB_BATCH : records;
+        for (size_t e = 0; e < n; e++) {
+            double t = zb_now();
+            runs[e].e->begin(runs[e].self);
+            for (uint64_t j = i; j < end; j++) {
+                zb_value(j, v);
+                runs[e].e->put(runs[e].self, d->keys + j * ZB_KEY_LEN, v);
+            }
+            runs[e].e->commit(runs[e].self);
+            runs[e].t_batch += zb_now() - t;
+        }
+    }
+}
+
+static void
+phase_get(zb_run *runs, size_t n, const zb_data *d, uint64_t gets)
+{
+    for (uint64_t i = 0; i < gets; i += ZB_GET_SLICE) {
+        uint64_t end = i + ZB_GET_SLICE < gets ? i + ZB_GET_SLICE : gets;
+        for (size_t e = 0; e < n; e++) {
+            double t = zb_now();
+            for (uint64_t j = i; j < end; j++)
+                runs[e].e->get(runs[e].self,
+                               d->keys + (uint64_t)d->order[j] * ZB_KEY_LEN);
+            runs[e].t_get += zb_now() - t;
+        }
+    }
+}
+
+static void
+phase_durable(zb_run *runs, size_t n, const zb_data *d, uint64_t count)
+{
+    uint8_t v[ZB_VAL_LEN];
+
+    for (uint64_t i = 0; i < count; i += ZB_PUT_SLICE) {
+        uint64_t end = i + ZB_PUT_SLICE < count ? i + ZB_PUT_SLICE : count;
+        for (size_t e = 0; e < n; e++) {
+            double t = zb_now();
+            for (uint64_t j = i; j < end; j++) {
+                zb_value(j, v);
+                runs[e].e->put(runs[e].self, d->dkeys + j * ZB_KEY_LEN, v);
+            }
+            runs[e].t_durable += zb_now() - t;
+        }
+    }
 }
 
 static int
-zb_data_init(zb_data *d, const zb_cfg *c)
+data_init(zb_data *d, const zb_cfg *c)
 {
     uint64_t s = 0x5a17db5eedull;
 
-    if (c->records > UINT32_MAX || c->records == 0)
-        return -1;
-    d->records = c->records;
-    d->gets = c->gets;
-    d->durable = c->durable;
     d->keys = malloc(c->records * ZB_KEY_LEN);
     d->dkeys = malloc((c->durable ? c->durable : 1) * ZB_KEY_LEN);
     d->order = malloc((c->gets ? c->gets : 1) * sizeof *d->order);
@@ -140,270 +531,14 @@ zb_data_init(zb_data *d, const zb_cfg *c)
 }
 
 static void
-zb_data_free(zb_data *d)
-{
-    free(d->keys);
-    free(d->dkeys);
-    free(d->order);
-}
-
-/* ---- ZapDB -------------------------------------------------------------- */
-
-static void
-zb_zap_check(zap_err e, const char *what)
-{
-    if (e != ZAP_OK)
-        zb_die(what, zap_strerror(e));
-}
-
-static void
-bench_zap(const zb_cfg *c, const zb_data *d, zb_result *r)
-{
-    static const char pw[] = "bench-password";
-    char path[4096];
-    uint8_t v[ZB_VAL_LEN];
-    zap_opts o;
-    zap_db *db = NULL;
-    double t;
-
-    snprintf(path, sizeof path, "%s/zap", c->dir);
-    zap_opts_default(&o);
-    o.flags = ZAP_CREATE | ZAP_EXCL;
-    o.kdf_opslimit = 1;
-    o.kdf_memlimit = 8192;
-    o.map_size = ZB_MAP;
-    o.sync = ZAP_SYNC_FULL;
-    zb_zap_check(zap_open(path, &o, pw, sizeof pw - 1, &db), "zap_open");
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->records;) {
-        zap_txn *txn;
-        zb_zap_check(zap_txn_begin(db, 0, &txn), "zap_txn_begin");
-        for (uint64_t j = 0; j < ZB_BATCH && i < d->records; j++, i++) {
-            zb_value(i, v);
-            zb_zap_check(zap_txn_put(txn, "bench", d->keys + i * ZB_KEY_LEN,
-                                     ZB_KEY_LEN, v, ZB_VAL_LEN),
-                         "zap_txn_put");
-        }
-        zb_zap_check(zap_txn_commit(txn), "zap_txn_commit");
-    }
-    r->batchput = (double)d->records / (zb_now() - t);
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->gets; i++) {
-        uint8_t *val = NULL;
-        size_t len = 0;
-        zb_zap_check(zap_get(db, "bench", d->keys + d->order[i] * ZB_KEY_LEN,
-                             ZB_KEY_LEN, &val, &len),
-                     "zap_get");
-        if (len != ZB_VAL_LEN)
-            zb_die("zap_get", "wrong value length");
-        zap_free(val, len);
-    }
-    r->get = (double)d->gets / (zb_now() - t);
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->durable; i++) {
-        zb_value(i, v);
-        zb_zap_check(zap_put(db, "bench", d->dkeys + i * ZB_KEY_LEN, ZB_KEY_LEN,
-                             v, ZB_VAL_LEN),
-                     "zap_put");
-    }
-    r->durableput = d->durable ? (double)d->durable / (zb_now() - t) : 0;
-    zap_close(db);
-    snprintf(path, sizeof path, "%s/zap/data.mdb", c->dir);
-    r->file_mb = zb_file_mb(path);
-    r->ran = true;
-}
-
-/* ---- raw LMDB ------------------------------------------------------------ */
-
-static void
-zb_mdb_check(int e, const char *what)
-{
-    if (e != MDB_SUCCESS)
-        zb_die(what, mdb_strerror(e));
-}
-
-static void
-bench_lmdb(const zb_cfg *c, const zb_data *d, zb_result *r)
-{
-    char path[4096];
-    uint8_t v[ZB_VAL_LEN], copy[ZB_VAL_LEN];
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    double t;
-
-    snprintf(path, sizeof path, "%s/lmdb", c->dir);
-    if (mkdir(path, 0700) != 0)
-        zb_die("mkdir", strerror(errno));
-    zb_mdb_check(mdb_env_create(&env), "mdb_env_create");
-    zb_mdb_check(mdb_env_set_mapsize(env, ZB_MAP), "mdb_env_set_mapsize");
-    zb_mdb_check(mdb_env_open(env, path, MDB_NOTLS, 0600), "mdb_env_open");
-    zb_mdb_check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
-    zb_mdb_check(mdb_dbi_open(txn, NULL, 0, &dbi), "mdb_dbi_open");
-    zb_mdb_check(mdb_txn_commit(txn), "mdb_txn_commit");
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->records;) {
-        zb_mdb_check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
-        for (uint64_t j = 0; j < ZB_BATCH && i < d->records; j++, i++) {
-            MDB_val k = {ZB_KEY_LEN, d->keys + i * ZB_KEY_LEN};
-            MDB_val dv = {ZB_VAL_LEN, v};
-            zb_value(i, v);
-            zb_mdb_check(mdb_put(txn, dbi, &k, &dv, 0), "mdb_put");
-        }
-        zb_mdb_check(mdb_txn_commit(txn), "mdb_txn_commit");
-    }
-    r->batchput = (double)d->records / (zb_now() - t);
-
-    /* One read transaction, reset and renewed around each lookup. */
-    zb_mdb_check(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin");
-    mdb_txn_reset(txn);
-    t = zb_now();
-    for (uint64_t i = 0; i < d->gets; i++) {
-        MDB_val k = {ZB_KEY_LEN, d->keys + d->order[i] * ZB_KEY_LEN}, dv;
-        zb_mdb_check(mdb_txn_renew(txn), "mdb_txn_renew");
-        zb_mdb_check(mdb_get(txn, dbi, &k, &dv), "mdb_get");
-        if (dv.mv_size != ZB_VAL_LEN)
-            zb_die("mdb_get", "wrong value length");
-        memcpy(copy, dv.mv_data, ZB_VAL_LEN);
-        mdb_txn_reset(txn);
-    }
-    r->get = (double)d->gets / (zb_now() - t);
-    mdb_txn_abort(txn);
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->durable; i++) {
-        MDB_val k = {ZB_KEY_LEN, d->dkeys + i * ZB_KEY_LEN};
-        MDB_val dv = {ZB_VAL_LEN, v};
-        zb_value(i, v);
-        zb_mdb_check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
-        zb_mdb_check(mdb_put(txn, dbi, &k, &dv, 0), "mdb_put");
-        zb_mdb_check(mdb_txn_commit(txn), "mdb_txn_commit");
-    }
-    r->durableput = d->durable ? (double)d->durable / (zb_now() - t) : 0;
-    mdb_env_close(env);
-    snprintf(path, sizeof path, "%s/lmdb/data.mdb", c->dir);
-    r->file_mb = zb_file_mb(path);
-    r->ran = true;
-    kc_wipe(copy, sizeof copy);
-}
-
-/* ---- SQLCipher ------------------------------------------------------------
- */
-
-#ifdef ZB_HAVE_SQLCIPHER
-static void
-zb_sql_check(sqlite3 *db, int e, int want, const char *what)
-{
-    if (e != want)
-        zb_die(what, db ? sqlite3_errmsg(db) : sqlite3_errstr(e));
-}
-
-static void
-zb_exec(sqlite3 *db, const char *sql)
-{
-    zb_sql_check(db, sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, sql);
-}
-
-static void
-bench_sqlcipher(const zb_cfg *c, const zb_data *d, zb_result *r)
-{
-    char path[4096], pragma[128], hex[65];
-    uint8_t v[ZB_VAL_LEN], copy[ZB_VAL_LEN], key[32];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *ins = NULL, *sel = NULL;
-    double t;
-
-    snprintf(path, sizeof path, "%s/sqlcipher.db", c->dir);
-    zb_sql_check(NULL, sqlite3_open(path, &db), SQLITE_OK, "sqlite3_open");
-    /* A raw 256-bit key (x'...'): SQLCipher skips its PBKDF2. */
-    kc_random(key, sizeof key);
-    kc_hex_encode(key, sizeof key, hex, sizeof hex);
-    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
-    zb_exec(db, pragma);
-    kc_wipe(pragma, sizeof pragma);
-    kc_wipe(hex, sizeof hex);
-    kc_wipe(key, sizeof key);
-    zb_exec(db, "PRAGMA journal_mode = WAL");
-    zb_exec(db, "PRAGMA synchronous = FULL");
-    /* A page cache that holds the whole database: SQLCipher decrypts a
-     * page on every cache miss, and LMDB gets the whole OS page cache, so
-     * this is SQLCipher's most favourable setting (the default 2 MiB
-     * cache makes it several times slower at a million records). */
-    zb_exec(db, "PRAGMA cache_size = -1048576");
-    zb_exec(db, "CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
-    zb_sql_check(db,
-                 sqlite3_prepare_v2(db,
-                                    "INSERT OR REPLACE INTO kv VALUES (?, ?)",
-                                    -1, &ins, NULL),
-                 SQLITE_OK, "prepare insert");
-    zb_sql_check(
-        db,
-        sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?", -1, &sel, NULL),
-        SQLITE_OK, "prepare select");
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->records;) {
-        zb_exec(db, "BEGIN");
-        for (uint64_t j = 0; j < ZB_BATCH && i < d->records; j++, i++) {
-            zb_value(i, v);
-            sqlite3_bind_blob(ins, 1, d->keys + i * ZB_KEY_LEN, ZB_KEY_LEN,
-                              SQLITE_STATIC);
-            sqlite3_bind_blob(ins, 2, v, ZB_VAL_LEN, SQLITE_STATIC);
-            zb_sql_check(db, sqlite3_step(ins), SQLITE_DONE, "insert");
-            sqlite3_reset(ins);
-        }
-        zb_exec(db, "COMMIT");
-    }
-    r->batchput = (double)d->records / (zb_now() - t);
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->gets; i++) {
-        sqlite3_bind_blob(sel, 1, d->keys + d->order[i] * ZB_KEY_LEN,
-                          ZB_KEY_LEN, SQLITE_STATIC);
-        zb_sql_check(db, sqlite3_step(sel), SQLITE_ROW, "select");
-        if (sqlite3_column_bytes(sel, 0) != (int)ZB_VAL_LEN)
-            zb_die("select", "wrong value length");
-        memcpy(copy, sqlite3_column_blob(sel, 0), ZB_VAL_LEN);
-        sqlite3_reset(sel);
-    }
-    r->get = (double)d->gets / (zb_now() - t);
-
-    t = zb_now();
-    for (uint64_t i = 0; i < d->durable; i++) {
-        zb_value(i, v);
-        sqlite3_bind_blob(ins, 1, d->dkeys + i * ZB_KEY_LEN, ZB_KEY_LEN,
-                          SQLITE_STATIC);
-        sqlite3_bind_blob(ins, 2, v, ZB_VAL_LEN, SQLITE_STATIC);
-        zb_sql_check(db, sqlite3_step(ins), SQLITE_DONE, "insert");
-        sqlite3_reset(ins);
-    }
-    r->durableput = d->durable ? (double)d->durable / (zb_now() - t) : 0;
-    sqlite3_finalize(ins);
-    sqlite3_finalize(sel);
-    zb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    sqlite3_close(db);
-    r->file_mb = zb_file_mb(path);
-    r->ran = true;
-    kc_wipe(copy, sizeof copy);
-}
-#endif
-
-/* ---- main ------------------------------------------------------------------
- */
-
-static void
 usage(FILE *f)
 {
     fprintf(f, "Usage: zapdb-bench --dir DIR [--records N] [--gets N] "
                "[--durable N]\n"
                "                   [--only zap|lmdb|sqlcipher]\n"
                "Loads N records (default 1000000) into ZapDB, raw LMDB and "
-               "SQLCipher under\nDIR (must exist and be empty of earlier "
-               "runs), then prints one figure a line.\n");
+               "SQLCipher under\nDIR (an empty directory), then prints one "
+               "figure a line.\n");
 }
 
 static int
@@ -411,11 +546,9 @@ parse(int argc, char **argv, zb_cfg *c)
 {
     bool gets_set = false;
 
+    memset(c, 0, sizeof *c);
     c->records = 1000000;
-    c->gets = 1000000;
     c->durable = 2000;
-    c->dir = NULL;
-    c->only = NULL;
     for (int i = 1; i < argc; i++) {
         uint64_t *slot = NULL;
         if (strcmp(argv[i], "--help") == 0) {
@@ -455,24 +588,48 @@ parse(int argc, char **argv, zb_cfg *c)
     return 0;
 }
 
-static bool
-want(const zb_cfg *c, const char *engine)
+static const zb_run *
+find_run(const zb_run *runs, size_t n, const char *name)
 {
-    return !c->only || strcmp(c->only, engine) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(runs[i].e->name, name) == 0)
+            return &runs[i];
+    return NULL;
+}
+
+static double
+rate(uint64_t ops, double secs)
+{
+    return secs > 0 ? (double)ops / secs : 0;
 }
 
 static void
-ratio(const char *name, double a, double b)
+ratios(const zb_run *runs, size_t n, const zb_cfg *c, const char *other)
 {
-    if (b > 0)
-        printf("%s %.2f x\n", name, a / b);
+    const zb_run *z = find_run(runs, n, "zap"), *o = find_run(runs, n, other);
+
+    if (!z || !o)
+        return;
+    printf("zap_get_vs_%s %.2f x\n", other, o->t_get / z->t_get);
+    printf("zap_batchput_vs_%s %.2f x\n", other, o->t_batch / z->t_batch);
+    if (c->durable)
+        printf("zap_durableput_vs_%s %.2f x\n", other,
+               o->t_durable / z->t_durable);
 }
 
 int
 main(int argc, char **argv)
 {
-    zb_result zap = {0}, lmdb = {0}, sqlc = {0};
+    static const zb_engine *const engines[] = {
+        &zb_engine_zap,
+        &zb_engine_lmdb,
+#ifdef ZB_HAVE_SQLCIPHER
+        &zb_engine_sqlcipher,
+#endif
+    };
+    zb_run runs[ZB_MAX_ENGINES];
     zb_data d = {0};
+    size_t n = 0;
     zb_cfg c;
 
     umask(077);
@@ -480,44 +637,40 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (kc_init() != 0 || zb_data_init(&d, &c) != 0)
+    if (kc_init() != 0 || data_init(&d, &c) != 0)
         zb_die("setup", "out of memory or no entropy");
     setvbuf(stdout, NULL, _IOLBF, 0);
+    memset(runs, 0, sizeof runs);
+    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++) {
+        if (c.only && strcmp(c.only, engines[i]->name) != 0)
+            continue;
+        runs[n].e = engines[i];
+        runs[n].self = engines[i]->open(&c);
+        n++;
+    }
     printf("records %llu count\n", (unsigned long long)c.records);
-
-    if (want(&c, "zap")) {
-        bench_zap(&c, &d, &zap);
-        printf("zap_batchput %.0f ops/s\nzap_get %.0f ops/s\n"
-               "zap_durableput %.0f ops/s\nzap_file %.1f MiB\n",
-               zap.batchput, zap.get, zap.durableput, zap.file_mb);
-    }
-    if (want(&c, "lmdb")) {
-        bench_lmdb(&c, &d, &lmdb);
-        printf("lmdb_batchput %.0f ops/s\nlmdb_get %.0f ops/s\n"
-               "lmdb_durableput %.0f ops/s\nlmdb_file %.1f MiB\n",
-               lmdb.batchput, lmdb.get, lmdb.durableput, lmdb.file_mb);
-    }
-#ifdef ZB_HAVE_SQLCIPHER
-    if (want(&c, "sqlcipher")) {
-        bench_sqlcipher(&c, &d, &sqlc);
-        printf("sqlcipher_batchput %.0f ops/s\nsqlcipher_get %.0f ops/s\n"
-               "sqlcipher_durableput %.0f ops/s\nsqlcipher_file %.1f MiB\n",
-               sqlc.batchput, sqlc.get, sqlc.durableput, sqlc.file_mb);
-    }
-#else
+#ifndef ZB_HAVE_SQLCIPHER
     printf("# sqlcipher: skipped (built without SQLCipher: pkg-config "
            "module sqlcipher not found)\n");
 #endif
-    if (zap.ran && lmdb.ran) {
-        ratio("zap_get_vs_lmdb", zap.get, lmdb.get);
-        ratio("zap_batchput_vs_lmdb", zap.batchput, lmdb.batchput);
-        ratio("zap_durableput_vs_lmdb", zap.durableput, lmdb.durableput);
+    phase_batchput(runs, n, &d, c.records);
+    phase_get(runs, n, &d, c.gets);
+    phase_durable(runs, n, &d, c.durable);
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = runs[i].e->name;
+        runs[i].file_mb = runs[i].e->close(runs[i].self, &c);
+        printf("%s_batchput %.0f ops/s\n", nm,
+               rate(c.records, runs[i].t_batch));
+        printf("%s_get %.0f ops/s\n", nm, rate(c.gets, runs[i].t_get));
+        if (c.durable)
+            printf("%s_durableput %.0f ops/s\n", nm,
+                   rate(c.durable, runs[i].t_durable));
+        printf("%s_file %.1f MiB\n", nm, runs[i].file_mb);
     }
-    if (zap.ran && sqlc.ran) {
-        ratio("zap_get_vs_sqlcipher", zap.get, sqlc.get);
-        ratio("zap_batchput_vs_sqlcipher", zap.batchput, sqlc.batchput);
-        ratio("zap_durableput_vs_sqlcipher", zap.durableput, sqlc.durableput);
-    }
-    zb_data_free(&d);
+    ratios(runs, n, &c, "lmdb");
+    ratios(runs, n, &c, "sqlcipher");
+    free(d.keys);
+    free(d.dkeys);
+    free(d.order);
     return 0;
 }
