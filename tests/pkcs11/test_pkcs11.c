@@ -1578,6 +1578,13 @@ test_pkcs11_cli_wrap_then_provider_unwraps(void)
     hsm_password_provider_free(pp);
     unsetenv("ZAPDB_ENCRYPTED_PASSWORD");
     free(txt);
+    /* Negative: an empty secret, an unknown key, no --key. */
+    REQUIRE(kt_write_file(in, "\n", 1, 0600) == 0);
+    CHECK(run_cli(wrap, (int)KT_COUNT(wrap), in, out) == 1);
+    REQUIRE(kt_write_file(in, "x", 1, 0600) == 0);
+    wrap[KT_COUNT(wrap) - 1] = "no-such-key";
+    CHECK(run_cli(wrap, (int)KT_COUNT(wrap), in, out) == 3);
+    CHECK(run_cli(wrap, (int)KT_COUNT(wrap) - 2, in, out) == 2);
 }
 
 static const kt_case cases[] = {
