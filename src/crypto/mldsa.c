@@ -447,7 +447,7 @@ sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
     kms_mldsa_challenge_from_poly(&ws->ch, &ws->c);
     /* z = y + <<c s1>>, ||z|| < gamma1 - beta (lines 18-23); z is exact. */
     for (unsigned r = 0; r < prm->l; r++) {
-        kms_mldsa_poly_mul_challenge(&cs[0], &ws->ch, &ws->s1[r]);
+        kms_mldsa_poly_mul_challenge_small(&cs[0], &ws->ch, &ws->s1[r]);
         for (unsigned j = 0; j < MLDSA_N; j++) {
             ws->y[r].c[j] += cs[0].c[j];
             reject |= mldsa_exceeds(ws->y[r].c[j], prm->gamma1 - prm->beta);
@@ -458,7 +458,7 @@ sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
         return 0;
     /* r0 = LowBits(w - <<c s2>>), ||r0|| < gamma2 - beta. */
     for (unsigned i = 0; i < prm->k; i++) {
-        kms_mldsa_poly_mul_challenge(&cs[0], &ws->ch, &ws->s2[i]);
+        kms_mldsa_poly_mul_challenge_small(&cs[0], &ws->ch, &ws->s2[i]);
         for (unsigned j = 0; j < MLDSA_N; j++) {
             int32_t r0;
             ws->w[i].c[j] = mldsa_freeze(ws->w[i].c[j] - cs[0].c[j]);

@@ -131,6 +131,10 @@ typedef struct {
  * max|s_i|. Constant time in s; c is public. */
 void kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
                                   const mldsa_poly *s);
+/* The same for |s_i| <= 4 (s1 and s2), computed in 16-bit lanes. */
+void kms_mldsa_poly_mul_challenge_small(mldsa_poly *r,
+                                        const mldsa_challenge *c,
+                                        const mldsa_poly *s);
 /* The list form of a challenge polynomial from SampleInBall. */
 void kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c);
 
@@ -145,6 +149,9 @@ void kms_mldsa_poly_pointwise_acc_generic(mldsa_poly *r, const mldsa_poly *a,
 void kms_mldsa_poly_mul_challenge_generic(mldsa_poly *r,
                                           const mldsa_challenge *c,
                                           const mldsa_poly *s);
+void kms_mldsa_poly_mul_challenge_small_generic(mldsa_poly *r,
+                                                const mldsa_challenge *c,
+                                                const mldsa_poly *s);
 
 /* ---- sampling (Algorithms 29-34) ---------------------------------------- */
 
