@@ -688,28 +688,20 @@ make_dummy(void)
         dummy_hash[0] = '\0';
 }
 
-kms_err
-kms_h_login(kms_ctx *c)
+/* Look the identity up and check its secret (rate-limited). On KMS_OK
+ * *rec is the identity record. */
+static kms_err
+login_verify(kms_ctx *c, const char *cid, const char *secret, size_t slen,
+             int64_t now, json_t **rec)
 {
-    char idkey[160], ipkey[160], token[KMS_TOKEN_LEN + 1], id[KMS_ID_HEX + 1];
-    const char *cid, *secret;
-    size_t slen;
+    char idkey[160], ipkey[160];
     kms_txn txn = {0};
-    json_t *rec = NULL;
     const char *hash;
-    bool ok;
-    int64_t now = c->srv->now();
     unsigned wait1, wait2;
+    bool ok;
     kms_err rc;
 
-    if (kms_json_get_str(c->body, "client_id", true, &cid, NULL) != KMS_OK ||
-        kms_json_get_str(c->body, "client_secret", true, &secret, &slen) !=
-            KMS_OK ||
-        strlen(cid) > 64 || slen > 256) {
-        c->detail = "client_id and client_secret are required";
-        return KMS_EINVAL;
-    }
-    json_object_set_new(c->audit, "client_id", json_string(cid));
+    *rec = NULL;
     snprintf(idkey, sizeof idkey, "id:%s", cid);
     snprintf(ipkey, sizeof ipkey, "ip:%s", c->req->remote ? c->req->remote : "");
     wait1 = kms_ratelimit_check(c->srv->rl, idkey, now);
@@ -721,25 +713,55 @@ kms_h_login(kms_ctx *c)
     pthread_once(&dummy_once, make_dummy);
     if (kms_txn_begin(c->srv->store, true, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
-    rc = kms_valid_ident(cid) ? kms_json_get(&txn, "identities", cid, &rec)
+    rc = kms_valid_ident(cid) ? kms_json_get(&txn, "identities", cid, rec)
                               : KMS_ENOTFOUND;
     kms_txn_abort(&txn);
     if (rc != KMS_OK && rc != KMS_ENOTFOUND)
-        goto out;
-    /* Verify against a dummy hash for unknown ids, so timing does not
+        return rc;
+    /* Unknown ids are checked against a dummy hash, so timing does not
      * tell which client ids exist. */
-    hash = rec ? json_string_value(json_object_get(rec, "secret_hash")) : NULL;
+    hash = *rec ? json_string_value(json_object_get(*rec, "secret_hash")) : NULL;
     ok = crypto_pwhash_str_verify(hash ? hash : dummy_hash, secret, slen) == 0 &&
-         rec && hash;
+         *rec && hash;
     if (!ok) {
         kms_ratelimit_fail(c->srv->rl, idkey, now);
         kms_ratelimit_fail(c->srv->rl, ipkey, now);
-        rc = KMS_ELOGIN;
-        goto out;
+        json_decref(*rec);
+        *rec = NULL;
+        return KMS_ELOGIN;
     }
     kms_ratelimit_reset(c->srv->rl, idkey);
+    return KMS_OK;
+}
+
+kms_err
+kms_h_login(kms_ctx *c)
+{
+    char token[KMS_TOKEN_LEN + 1], id[KMS_ID_HEX + 1], h[80];
+    const char *cid, *secret;
+    size_t slen;
+    kms_txn txn = {0};
+    json_t *rec = NULL, *again = NULL;
+    int64_t now = c->srv->now();
+    kms_err rc;
+
+    if (kms_json_get_str(c->body, "client_id", true, &cid, NULL) != KMS_OK ||
+        kms_json_get_str(c->body, "client_secret", true, &secret, &slen) !=
+            KMS_OK ||
+        strlen(cid) > 64 || slen > 256) {
+        c->detail = "client_id and client_secret are required";
+        return KMS_EINVAL;
+    }
+    json_object_set_new(c->audit, "client_id", json_string(cid));
+    if ((rc = login_verify(c, cid, secret, slen, now, &rec)) != KMS_OK)
+        return rc;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK) {
         rc = KMS_ESTORE;
+        goto out;
+    }
+    /* the identity may have been deleted while its secret was checked */
+    if ((rc = kms_json_get(&txn, "identities", cid, &again)) != KMS_OK) {
+        rc = rc == KMS_ENOTFOUND ? KMS_ELOGIN : rc;
         goto out;
     }
     rc = kms_token_mint(&txn, json_string_value(json_object_get(rec, "org")),
@@ -754,23 +776,16 @@ kms_h_login(kms_ctx *c)
         goto out;
     c->store_written = true;
     c->decision = "allow";
-    {
-        json_t *view = json_pack("{s:s,s:s,s:O,s:O,s:I}", "token", token,
-                                 "accessor", id, "org",
-                                 json_object_get(rec, "org"), "policies",
-                                 json_object_get(rec, "policies"), "ttl",
-                                 json_integer_value(
-                                     json_object_get(rec, "token_ttl")));
-        c->out = view;
-    }
-    {
-        char h[80];
-        kms_audit_hmac(c->srv, token, strlen(token), h);
-        json_object_set_new(c->audit, "new_token_hmac", json_string(h));
-    }
+    c->out = json_pack("{s:s,s:s,s:O,s:O,s:O}", "token", token, "accessor", id,
+                       "org", json_object_get(rec, "org"), "policies",
+                       json_object_get(rec, "policies"), "ttl",
+                       json_object_get(rec, "token_ttl"));
+    kms_audit_hmac(c->srv, token, strlen(token), h);
+    json_object_set_new(c->audit, "new_token_hmac", json_string(h));
 out:
     kms_txn_abort(&txn);
     json_decref(rec);
+    json_decref(again);
     kc_wipe(token, sizeof token);
     return rc;
 }
