@@ -27,10 +27,10 @@ fuzz_verify(kms_mldsa_param p, const uint8_t *pk, size_t pk_len,
 {
     kms_mldsa_err a, b;
 
-    a = kms_mldsa_verify(p, pk, pk_len, fuzz_msg, sizeof fuzz_msg, NULL, 0,
-                         sig, sig_len);
-    b = kms_mldsa_verify_internal(p, pk, pk_len, fuzz_msg, sizeof fuzz_msg,
-                                  sig, sig_len);
+    a = kms_mldsa_verify(p, pk, pk_len, fuzz_msg, sizeof fuzz_msg, NULL, 0, sig,
+                         sig_len);
+    b = kms_mldsa_verify_internal(p, pk, pk_len, fuzz_msg, sizeof fuzz_msg, sig,
+                                  sig_len);
     (void)kms_mldsa_hash_verify(p, pk, pk_len, KMS_MLDSA_PH_SHA256, fuzz_msg,
                                 sizeof fuzz_msg, NULL, 0, sig, sig_len);
     /* a signature cannot be valid both for M and for M' = M */
@@ -73,10 +73,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default: {
         uint8_t pk[KMS_MLDSA_PK_MAX], sig[KMS_MLDSA_SIG_MAX];
         kms_mldsa_err rc = kms_mldsa_sk_to_pk(p, pl, pl_len, pk, sizeof pk);
-        kms_mldsa_err rs = kms_mldsa_sign(p, pl, pl_len, fuzz_msg,
-                                          sizeof fuzz_msg, NULL, 0,
-                                          KMS_MLDSA_DETERMINISTIC, sig,
-                                          sizeof sig);
+        kms_mldsa_err rs =
+            kms_mldsa_sign(p, pl, pl_len, fuzz_msg, sizeof fuzz_msg, NULL, 0,
+                           KMS_MLDSA_DETERMINISTIC, sig, sizeof sig);
         /* decoding verdicts agree; a well-formed key signs */
         if ((rc == KMS_MLDSA_OK) != (rs == KMS_MLDSA_OK))
             abort();

@@ -28,7 +28,7 @@
 #ifndef MLDSA_BENCH_SUFFIX
 #define MLDSA_BENCH_SUFFIX ""
 #endif
-#define SIGN_TARGET 1100000.0
+#define SIGN_TARGET   1100000.0
 #define VERIFY_TARGET 320000.0
 
 static uint64_t
@@ -91,8 +91,8 @@ run(kms_mldsa_param p, int op, int iters, result *res)
                                NULL, 0, KMS_MLDSA_HEDGED, sig, sizeof sig);
         else
             e = kms_mldsa_verify(p, pk, kms_mldsa_pk_len(p), msg, sizeof msg,
-                                 NULL, 0, sig, kms_mldsa_sig_len(p)) ==
-                        KMS_MLDSA_EVERIFY
+                                 NULL, 0, sig,
+                                 kms_mldsa_sig_len(p)) == KMS_MLDSA_EVERIFY
                     ? 0
                     : 1;
         t[i] = ticks() - start;

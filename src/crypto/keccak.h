@@ -24,7 +24,8 @@ typedef struct {
     uint64_t s[25];
     size_t rate;
     size_t pos;
-    uint8_t dsep; /* domain separation + first pad bit: 0x06 SHA-3, 0x1F SHAKE */
+    uint8_t
+        dsep; /* domain separation + first pad bit: 0x06 SHA-3, 0x1F SHAKE */
     uint8_t squeezing;
 } kms_keccak_ctx;
 
@@ -55,8 +56,10 @@ void kms_sha3_512_final(kms_keccak_ctx *c, uint8_t out[64]);
 /* One-shot helpers. */
 void kms_sha3_256(const uint8_t *in, size_t in_len, uint8_t out[32]);
 void kms_sha3_512(const uint8_t *in, size_t in_len, uint8_t out[64]);
-void kms_shake128(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
-void kms_shake256(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
+void kms_shake128(const uint8_t *in, size_t in_len, uint8_t *out,
+                  size_t out_len);
+void kms_shake256(const uint8_t *in, size_t in_len, uint8_t *out,
+                  size_t out_len);
 
 /* Wipe a context that absorbed secret data. */
 void kms_keccak_wipe(kms_keccak_ctx *c);

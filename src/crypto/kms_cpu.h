@@ -14,8 +14,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&        \
     !defined(KMS_NO_DISPATCH)
 #define KMS_X86_DISPATCH 1
-#define KMS_TARGET_BMI2 __attribute__((target("bmi,bmi2")))
-#define KMS_TARGET_AVX2 __attribute__((target("avx2,bmi,bmi2")))
+#define KMS_TARGET_BMI2  __attribute__((target("bmi,bmi2")))
+#define KMS_TARGET_AVX2  __attribute__((target("avx2,bmi,bmi2")))
 
 static inline int
 kms_cpu_has_bmi2(void)

@@ -29,14 +29,14 @@ typedef enum {
 } kms_mldsa_param;
 
 /* Largest sizes over all parameter sets (ML-DSA-87). */
-#define KMS_MLDSA_PK_MAX 2592
-#define KMS_MLDSA_SK_MAX 4896
-#define KMS_MLDSA_SIG_MAX 4627
+#define KMS_MLDSA_PK_MAX   2592
+#define KMS_MLDSA_SK_MAX   4896
+#define KMS_MLDSA_SIG_MAX  4627
 #define KMS_MLDSA_SEED_LEN 32
-#define KMS_MLDSA_RND_LEN 32
-#define KMS_MLDSA_MU_LEN 64
-#define KMS_MLDSA_TR_LEN 64
-#define KMS_MLDSA_CTX_MAX 255
+#define KMS_MLDSA_RND_LEN  32
+#define KMS_MLDSA_MU_LEN   64
+#define KMS_MLDSA_TR_LEN   64
+#define KMS_MLDSA_CTX_MAX  255
 
 #define KMS_MLDSA_ERRORS(X)                                                    \
     X(KMS_MLDSA_OK, "success")                                                 \
@@ -68,7 +68,7 @@ size_t kms_mldsa_sig_len(kms_mldsa_param p);
 
 /* Signing flags. Hedged signing (fresh 32 random bytes as rnd, FIPS 204
  * section 3.4) is the default; DETERMINISTIC uses rnd = 0^32. */
-#define KMS_MLDSA_HEDGED 0u
+#define KMS_MLDSA_HEDGED        0u
 #define KMS_MLDSA_DETERMINISTIC 1u
 
 /* Pre-hash functions for HashML-DSA (FIPS 204 Algorithm 4). */
@@ -100,8 +100,8 @@ kms_mldsa_err kms_mldsa_sk_to_pk(kms_mldsa_param p, const uint8_t *sk,
  * EBUFSIZE, ENOMEM. */
 kms_mldsa_err kms_mldsa_sign(kms_mldsa_param p, const uint8_t *sk,
                              size_t sk_len, const uint8_t *msg, size_t msg_len,
-                             const uint8_t *ctx, size_t ctx_len,
-                             unsigned flags, uint8_t *sig, size_t sig_cap);
+                             const uint8_t *ctx, size_t ctx_len, unsigned flags,
+                             uint8_t *sig, size_t sig_cap);
 /* OK if valid; EVERIFY if not; EPARAM, EKEYLEN, ESIGLEN, ECTX. */
 kms_mldsa_err kms_mldsa_verify(kms_mldsa_param p, const uint8_t *pk,
                                size_t pk_len, const uint8_t *msg,
@@ -116,8 +116,7 @@ kms_mldsa_err kms_mldsa_hash_sign(kms_mldsa_param p, const uint8_t *sk,
                                   size_t sk_len, kms_mldsa_prehash ph,
                                   const uint8_t *msg, size_t msg_len,
                                   const uint8_t *ctx, size_t ctx_len,
-                                  unsigned flags, uint8_t *sig,
-                                  size_t sig_cap);
+                                  unsigned flags, uint8_t *sig, size_t sig_cap);
 kms_mldsa_err kms_mldsa_hash_verify(kms_mldsa_param p, const uint8_t *pk,
                                     size_t pk_len, kms_mldsa_prehash ph,
                                     const uint8_t *msg, size_t msg_len,
@@ -131,10 +130,12 @@ kms_mldsa_err kms_mldsa_hash_sign_digest(kms_mldsa_param p, const uint8_t *sk,
                                          size_t digest_len, const uint8_t *ctx,
                                          size_t ctx_len, unsigned flags,
                                          uint8_t *sig, size_t sig_cap);
-kms_mldsa_err kms_mldsa_hash_verify_digest(
-    kms_mldsa_param p, const uint8_t *pk, size_t pk_len, kms_mldsa_prehash ph,
-    const uint8_t *digest, size_t digest_len, const uint8_t *ctx,
-    size_t ctx_len, const uint8_t *sig, size_t sig_len);
+kms_mldsa_err kms_mldsa_hash_verify_digest(kms_mldsa_param p, const uint8_t *pk,
+                                           size_t pk_len, kms_mldsa_prehash ph,
+                                           const uint8_t *digest,
+                                           size_t digest_len,
+                                           const uint8_t *ctx, size_t ctx_len,
+                                           const uint8_t *sig, size_t sig_len);
 
 /* ---- internal interface (Algorithms 7 and 8) and external mu ----------- */
 

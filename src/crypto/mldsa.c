@@ -33,12 +33,12 @@
 
 /* FIPS 204 section 4, Table 1. */
 static const mldsa_params mldsa_param_table[] = {
-    {KMS_MLDSA_44, 4, 4, 2, 39, 78, 1 << 17, (MLDSA_Q - 1) / 88, 80, 32, 3,
-     18, 6, 1312, 2560, 2420},
-    {KMS_MLDSA_65, 6, 5, 4, 49, 196, 1 << 19, (MLDSA_Q - 1) / 32, 55, 48, 4,
-     20, 4, 1952, 4032, 3309},
-    {KMS_MLDSA_87, 8, 7, 2, 60, 120, 1 << 19, (MLDSA_Q - 1) / 32, 75, 64, 3,
-     20, 4, 2592, 4896, 4627},
+    {KMS_MLDSA_44, 4, 4, 2, 39, 78, 1 << 17, (MLDSA_Q - 1) / 88, 80, 32, 3, 18,
+     6, 1312, 2560, 2420},
+    {KMS_MLDSA_65, 6, 5, 4, 49, 196, 1 << 19, (MLDSA_Q - 1) / 32, 55, 48, 4, 20,
+     4, 1952, 4032, 3309},
+    {KMS_MLDSA_87, 8, 7, 2, 60, 120, 1 << 19, (MLDSA_Q - 1) / 32, 75, 64, 3, 20,
+     4, 2592, 4896, 4627},
 };
 
 /* Signing gives up after this many iterations of the rejection loop
@@ -55,7 +55,8 @@ static const uint8_t oid_sha512[11] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
 const mldsa_params *
 kms_mldsa_params_get(kms_mldsa_param p)
 {
-    for (size_t i = 0; i < sizeof mldsa_param_table / sizeof mldsa_param_table[0]; i++)
+    for (size_t i = 0;
+         i < sizeof mldsa_param_table / sizeof mldsa_param_table[0]; i++)
         if (mldsa_param_table[i].id == p)
             return &mldsa_param_table[i];
     return NULL;
@@ -112,9 +113,9 @@ typedef struct {
     mldsa_poly w1[MLDSA_KMAX];             /* HighBits(w) */
     mldsa_poly y[MLDSA_LMAX];              /* y, then z */
     mldsa_poly yhat[MLDSA_LMAX];
-    mldsa_poly w[MLDSA_KMAX];              /* w, then w - cs2 */
-    mldsa_poly cs;                         /* c s1, c s2, c t0 */
-    mldsa_poly h[MLDSA_KMAX];              /* hint bits */
+    mldsa_poly w[MLDSA_KMAX]; /* w, then w - cs2 */
+    mldsa_poly cs;            /* c s1, c s2, c t0 */
+    mldsa_poly h[MLDSA_KMAX]; /* hint bits */
     mldsa_poly c;
     mldsa_challenge ch;
     uint8_t w1enc[MLDSA_KMAX * 32 * 6];
@@ -156,8 +157,8 @@ expand_a(const mldsa_params *prm, mldsa_ws *ws)
 {
     for (unsigned r = 0; r < prm->k; r++)
         for (unsigned s = 0; s < prm->l; s++)
-            kms_mldsa_rej_ntt_poly(&ws->a[r * prm->l + s], ws->rho,
-                                   (uint8_t)s, (uint8_t)r);
+            kms_mldsa_rej_ntt_poly(&ws->a[r * prm->l + s], ws->rho, (uint8_t)s,
+                                   (uint8_t)r);
 }
 
 /* out[i] = NTT^-1(sum_j A-hat[i][j] o vhat[j]) for i < k. */
@@ -213,8 +214,8 @@ compute_mu(const uint8_t tr[64], const mprime_parts *m, uint8_t mu[64])
 /* ---- key generation (Algorithm 6) -------------------------------------- */
 
 static void
-pk_encode(const mldsa_params *prm, const uint8_t rho[32],
-          const mldsa_poly *t1, uint8_t *pk)
+pk_encode(const mldsa_params *prm, const uint8_t rho[32], const mldsa_poly *t1,
+          uint8_t *pk)
 {
     memcpy(pk, rho, 32);
     for (unsigned i = 0; i < prm->k; i++)
@@ -629,7 +630,7 @@ verify_common(const mldsa_params *prm, const uint8_t *pk, size_t pk_len,
     }
     challenge_hash(prm, ws, w1_encode(prm, ws, ws->w), ctilde2);
     rc = kc_ct_eq(ctilde2, sig, prm->ctilde_len) ? KMS_MLDSA_OK
-                                                  : KMS_MLDSA_EVERIFY;
+                                                 : KMS_MLDSA_EVERIFY;
 out:
     ws_free_public(ws);
     return rc;
@@ -860,9 +861,8 @@ kms_mldsa_hash_verify(kms_mldsa_param p, const uint8_t *pk, size_t pk_len,
     kms_mldsa_err rc = prehash_message(ph, msg, msg_len, digest, &digest_len);
 
     if (rc == KMS_MLDSA_OK)
-        rc = kms_mldsa_hash_verify_digest(p, pk, pk_len, ph, digest,
-                                          digest_len, ctx, ctx_len, sig,
-                                          sig_len);
+        rc = kms_mldsa_hash_verify_digest(p, pk, pk_len, ph, digest, digest_len,
+                                          ctx, ctx_len, sig, sig_len);
     return rc;
 }
 
@@ -889,9 +889,8 @@ kms_mldsa_compute_mu(kms_mldsa_param p, const uint8_t *pk, size_t pk_len,
 
 kms_mldsa_err
 kms_mldsa_compute_mu_ctx(kms_mldsa_param p, const uint8_t *pk, size_t pk_len,
-                         const uint8_t *msg, size_t msg_len,
-                         const uint8_t *ctx, size_t ctx_len,
-                         uint8_t mu[KMS_MLDSA_MU_LEN])
+                         const uint8_t *msg, size_t msg_len, const uint8_t *ctx,
+                         size_t ctx_len, uint8_t mu[KMS_MLDSA_MU_LEN])
 {
     const mldsa_params *prm;
     uint8_t tr[64], hdr[2] = {0, (uint8_t)ctx_len};

@@ -14,10 +14,10 @@
 #ifdef KMS_CT_TEST
 #include <valgrind/memcheck.h>
 #define KMS_CT_DECLASSIFY(p, len) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (len)))
-#define KMS_CT_POISON(p, len) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (len)))
+#define KMS_CT_POISON(p, len)     ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (len)))
 #else
 #define KMS_CT_DECLASSIFY(p, len) ((void)(p), (void)(len))
-#define KMS_CT_POISON(p, len) ((void)(p), (void)(len))
+#define KMS_CT_POISON(p, len)     ((void)(p), (void)(len))
 #endif
 
 #endif

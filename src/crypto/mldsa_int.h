@@ -14,9 +14,9 @@
 
 #include "kms_mldsa.h"
 
-#define MLDSA_N 256
-#define MLDSA_Q 8380417
-#define MLDSA_D 13
+#define MLDSA_N    256
+#define MLDSA_Q    8380417
+#define MLDSA_D    13
 #define MLDSA_KMAX 8
 #define MLDSA_LMAX 7
 #define MLDSA_QINV 58728449u /* q^-1 mod 2^32 */
@@ -27,17 +27,17 @@ typedef struct {
 
 typedef struct {
     kms_mldsa_param id;
-    unsigned k, l;        /* matrix A is k x l */
-    unsigned eta;         /* private key coefficient range */
-    unsigned tau;         /* nonzero coefficients of the challenge */
-    int32_t beta;         /* tau * eta */
-    int32_t gamma1;       /* y coefficient range */
-    int32_t gamma2;       /* low-order rounding range */
-    unsigned omega;       /* max number of hint ones */
-    size_t ctilde_len;    /* lambda / 4 */
-    unsigned eta_bits;    /* bitlen(2 eta) */
-    unsigned z_bits;      /* 1 + bitlen(gamma1 - 1) */
-    unsigned w1_bits;     /* bitlen((q-1)/(2 gamma2) - 1) */
+    unsigned k, l;     /* matrix A is k x l */
+    unsigned eta;      /* private key coefficient range */
+    unsigned tau;      /* nonzero coefficients of the challenge */
+    int32_t beta;      /* tau * eta */
+    int32_t gamma1;    /* y coefficient range */
+    int32_t gamma2;    /* low-order rounding range */
+    unsigned omega;    /* max number of hint ones */
+    size_t ctilde_len; /* lambda / 4 */
+    unsigned eta_bits; /* bitlen(2 eta) */
+    unsigned z_bits;   /* 1 + bitlen(gamma1 - 1) */
+    unsigned w1_bits;  /* bitlen((q-1)/(2 gamma2) - 1) */
     size_t pk_len, sk_len, sig_len;
 } mldsa_params;
 
@@ -132,8 +132,7 @@ typedef struct {
 void kms_mldsa_poly_mul_challenge(mldsa_poly *r, const mldsa_challenge *c,
                                   const mldsa_poly *s);
 /* The same for |s_i| <= 4 (s1 and s2), computed in 16-bit lanes. */
-void kms_mldsa_poly_mul_challenge_small(mldsa_poly *r,
-                                        const mldsa_challenge *c,
+void kms_mldsa_poly_mul_challenge_small(mldsa_poly *r, const mldsa_challenge *c,
                                         const mldsa_poly *s);
 /* The list form of a challenge polynomial from SampleInBall. */
 void kms_mldsa_challenge_from_poly(mldsa_challenge *out, const mldsa_poly *c);

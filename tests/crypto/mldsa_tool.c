@@ -135,18 +135,15 @@ run(char **f, int n)
             printf("\n");
         }
     } else if (strcmp(cmd, "sign") == 0 && nb == 4) {
-        rc = kms_mldsa_sign(p, b[0].p, b[0].len, b[1].p, b[1].len, b[2].p,
-                            b[2].len,
-                            strcmp(f[5], "1") == 0 ? KMS_MLDSA_DETERMINISTIC
-                                                   : KMS_MLDSA_HEDGED,
-                            sig, sizeof sig);
+        rc = kms_mldsa_sign(
+            p, b[0].p, b[0].len, b[1].p, b[1].len, b[2].p, b[2].len,
+            strcmp(f[5], "1") == 0 ? KMS_MLDSA_DETERMINISTIC : KMS_MLDSA_HEDGED,
+            sig, sizeof sig);
     } else if (strcmp(cmd, "hashsign") == 0 && nb == 4) {
-        rc = kms_mldsa_hash_sign(p, b[0].p, b[0].len, ph, b[1].p, b[1].len,
-                                 b[2].p, b[2].len,
-                                 strcmp(f[6], "1") == 0
-                                     ? KMS_MLDSA_DETERMINISTIC
-                                     : KMS_MLDSA_HEDGED,
-                                 sig, sizeof sig);
+        rc = kms_mldsa_hash_sign(
+            p, b[0].p, b[0].len, ph, b[1].p, b[1].len, b[2].p, b[2].len,
+            strcmp(f[6], "1") == 0 ? KMS_MLDSA_DETERMINISTIC : KMS_MLDSA_HEDGED,
+            sig, sizeof sig);
     } else if (strcmp(cmd, "signmu") == 0 && nb == 3 &&
                b[1].len == KMS_MLDSA_MU_LEN) {
         rc = kms_mldsa_sign_mu(p, b[0].p, b[0].len, b[1].p,

@@ -47,20 +47,32 @@ test_sha3_nist_examples_match(void)
 
     memset(a3, 0xA3, sizeof a3);
     kms_sha3_256(NULL, 0, out);
-    CHECK(hex_eq(out, 32, "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"));
+    CHECK(hex_eq(
+        out, 32,
+        "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"));
     kms_sha3_256((const uint8_t *)"abc", 3, out);
-    CHECK(hex_eq(out, 32, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"));
+    CHECK(hex_eq(
+        out, 32,
+        "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"));
     kms_sha3_256(a3, sizeof a3, out);
-    CHECK(hex_eq(out, 32, "79f38adec5c20307a98ef76e8324afbfd46cfd81b22e3973c65fa1bd9de31787"));
+    CHECK(hex_eq(
+        out, 32,
+        "79f38adec5c20307a98ef76e8324afbfd46cfd81b22e3973c65fa1bd9de31787"));
     kms_sha3_512(NULL, 0, out);
-    CHECK(hex_eq(out, 64, "a69f73cca23a9ac5c8b567dc185a756e97c982164fe25859e0d1dcc1475c80a6"
-                          "15b2123af1f5f94c11e3e9402c3ac558f500199d95b6d3e301758586281dcd26"));
+    CHECK(hex_eq(
+        out, 64,
+        "a69f73cca23a9ac5c8b567dc185a756e97c982164fe25859e0d1dcc1475c80a6"
+        "15b2123af1f5f94c11e3e9402c3ac558f500199d95b6d3e301758586281dcd26"));
     kms_sha3_512((const uint8_t *)"abc", 3, out);
-    CHECK(hex_eq(out, 64, "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e"
-                          "10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0"));
+    CHECK(hex_eq(
+        out, 64,
+        "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e"
+        "10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0"));
     kms_sha3_512(a3, sizeof a3, out);
-    CHECK(hex_eq(out, 64, "e76dfad22084a8b1467fcf2ffa58361bec7628edf5f3fdc0e4805dc48caeeca8"
-                          "1b7c13c30adf52a3659584739a2df46be589c51ca1a4a8416df6545a1ce8ba00"));
+    CHECK(hex_eq(
+        out, 64,
+        "e76dfad22084a8b1467fcf2ffa58361bec7628edf5f3fdc0e4805dc48caeeca8"
+        "1b7c13c30adf52a3659584739a2df46be589c51ca1a4a8416df6545a1ce8ba00"));
 }
 
 static void
@@ -70,12 +82,18 @@ test_shake_nist_examples_match(void)
 
     memset(a3, 0xA3, sizeof a3);
     kms_shake128(NULL, 0, out, 32);
-    CHECK(hex_eq(out, 32, "7f9c2ba4e88f827d616045507605853ed73b8093f6efbc88eb1a6eacfa66ef26"));
+    CHECK(hex_eq(
+        out, 32,
+        "7f9c2ba4e88f827d616045507605853ed73b8093f6efbc88eb1a6eacfa66ef26"));
     kms_shake128(a3, sizeof a3, out, 32);
-    CHECK(hex_eq(out, 32, "131ab8d2b594946b9c81333f9bb6e0ce75c3b93104fa3469d3917457385da037"));
+    CHECK(hex_eq(
+        out, 32,
+        "131ab8d2b594946b9c81333f9bb6e0ce75c3b93104fa3469d3917457385da037"));
     kms_shake256(NULL, 0, out, 64);
-    CHECK(hex_eq(out, 64, "46b9dd2b0ba88d13233b3feb743eeb243fcd52ea62b81b82b50c27646ed5762f"
-                          "d75dc4ddd8c0f200cb05019d67b592f6fc821c49479ab48640292eacb3b7c4be"));
+    CHECK(hex_eq(
+        out, 64,
+        "46b9dd2b0ba88d13233b3feb743eeb243fcd52ea62b81b82b50c27646ed5762f"
+        "d75dc4ddd8c0f200cb05019d67b592f6fc821c49479ab48640292eacb3b7c4be"));
 }
 
 /* OpenSSL's digest of `in`; out_len is the XOF length for SHAKE. */

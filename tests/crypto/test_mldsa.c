@@ -72,15 +72,15 @@ test_mldsa_roundtrip_all_sets_verifies(void)
         CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL,
                                 0, KMS_MLDSA_HEDGED, sig, sizeof sig),
                  KMS_MLDSA_OK);
-        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg,
-                                  NULL, 0, sig, kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, NULL,
+                                  0, sig, kp.sig_len),
                  KMS_MLDSA_OK);
         /* the empty message */
         CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, NULL, 0, NULL, 0,
                                 KMS_MLDSA_HEDGED, sig, sizeof sig),
                  KMS_MLDSA_OK);
-        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, NULL, 0, NULL, 0,
-                                  sig, kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, NULL, 0, NULL, 0, sig,
+                                  kp.sig_len),
                  KMS_MLDSA_OK);
     }
 }
@@ -147,12 +147,11 @@ test_mldsa_wrong_message_context_key_rejected(void)
         CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, ctx,
                                   sizeof ctx - 1, sig, kp.sig_len),
                  KMS_MLDSA_EVERIFY);
-        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg,
-                                  NULL, 0, sig, kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, NULL,
+                                  0, sig, kp.sig_len),
                  KMS_MLDSA_EVERIFY);
-        CHECK_EQ(kms_mldsa_verify(kp.p, other.pk, other.pk_len, msg,
-                                  sizeof msg, ctx, sizeof ctx, sig,
-                                  kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify(kp.p, other.pk, other.pk_len, msg, sizeof msg,
+                                  ctx, sizeof ctx, sig, kp.sig_len),
                  KMS_MLDSA_EVERIFY);
         /* the signature as M' of the internal interface is not the same
          * message either (the context prefix is part of M') */
@@ -184,8 +183,8 @@ flip_bits(kms_mldsa_param p, int stride)
             bit % (size_t)stride != 0)
             continue;
         sig[byte] ^= (uint8_t)(1u << (bit % 8));
-        if (kms_mldsa_verify(p, kp.pk, kp.pk_len, msg, sizeof msg, NULL, 0,
-                             sig, kp.sig_len) != KMS_MLDSA_EVERIFY)
+        if (kms_mldsa_verify(p, kp.pk, kp.pk_len, msg, sizeof msg, NULL, 0, sig,
+                             kp.sig_len) != KMS_MLDSA_EVERIFY)
             accepted++;
         sig[byte] ^= (uint8_t)(1u << (bit % 8));
         tried++;
@@ -229,11 +228,11 @@ test_mldsa_wrong_lengths_rejected(void)
     CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, NULL, 0,
                               sig, 0),
              KMS_MLDSA_ESIGLEN);
-    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len - 1, msg, sizeof msg,
-                              NULL, 0, sig, kp.sig_len),
+    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len - 1, msg, sizeof msg, NULL,
+                              0, sig, kp.sig_len),
              KMS_MLDSA_EKEYLEN);
-    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len + 1, msg, sizeof msg,
-                              NULL, 0, sig, kp.sig_len),
+    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len + 1, msg, sizeof msg, NULL,
+                              0, sig, kp.sig_len),
              KMS_MLDSA_EKEYLEN);
     /* a key of another parameter set */
     CHECK_EQ(kms_mldsa_verify(KMS_MLDSA_44, kp.pk, kp.pk_len, msg, sizeof msg,
@@ -242,15 +241,15 @@ test_mldsa_wrong_lengths_rejected(void)
     CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len - 1, msg, sizeof msg, NULL,
                             0, 0, sig, sizeof sig),
              KMS_MLDSA_EKEYLEN);
-    CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 0,
-                            0, sig, kp.sig_len - 1),
+    CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 0, 0,
+                            sig, kp.sig_len - 1),
              KMS_MLDSA_EBUFSIZE);
-    CHECK_EQ(kms_mldsa_keygen_seed(kp.p, kp.sk, pk, kp.pk_len - 1, sk,
-                                   sizeof sk),
-             KMS_MLDSA_EBUFSIZE);
-    CHECK_EQ(kms_mldsa_keygen_seed(kp.p, kp.sk, pk, sizeof pk, sk,
-                                   kp.sk_len - 1),
-             KMS_MLDSA_EBUFSIZE);
+    CHECK_EQ(
+        kms_mldsa_keygen_seed(kp.p, kp.sk, pk, kp.pk_len - 1, sk, sizeof sk),
+        KMS_MLDSA_EBUFSIZE);
+    CHECK_EQ(
+        kms_mldsa_keygen_seed(kp.p, kp.sk, pk, sizeof pk, sk, kp.sk_len - 1),
+        KMS_MLDSA_EBUFSIZE);
     CHECK_EQ(kms_mldsa_sk_to_pk(kp.p, kp.sk, kp.sk_len + 1, pk, sizeof pk),
              KMS_MLDSA_EKEYLEN);
 }
@@ -277,8 +276,8 @@ test_mldsa_bad_arguments_rejected(void)
     CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, NULL, 5, NULL, 0, 0, sig,
                             sizeof sig),
              KMS_MLDSA_EINVAL);
-    CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 3,
-                            0, sig, sizeof sig),
+    CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 3, 0,
+                            sig, sizeof sig),
              KMS_MLDSA_EINVAL);
     CHECK_EQ(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 0,
                             0x80, sig, sizeof sig),
@@ -286,9 +285,9 @@ test_mldsa_bad_arguments_rejected(void)
     CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, NULL, 0,
                               NULL, kp.sig_len),
              KMS_MLDSA_EINVAL);
-    CHECK_EQ(kms_mldsa_sign_mu(kp.p, kp.sk, kp.sk_len, NULL, 0, sig,
-                               sizeof sig),
-             KMS_MLDSA_EINVAL);
+    CHECK_EQ(
+        kms_mldsa_sign_mu(kp.p, kp.sk, kp.sk_len, NULL, 0, sig, sizeof sig),
+        KMS_MLDSA_EINVAL);
 }
 
 static void
@@ -303,20 +302,19 @@ test_mldsa_context_over_255_rejected(void)
                             0, sig, sizeof sig),
              KMS_MLDSA_ECTX);
     CHECK_EQ(kms_mldsa_hash_sign(kp.p, kp.sk, kp.sk_len, KMS_MLDSA_PH_SHA256,
-                                 msg, sizeof msg, big, 256, 0, sig,
-                                 sizeof sig),
+                                 msg, sizeof msg, big, 256, 0, sig, sizeof sig),
              KMS_MLDSA_ECTX);
     CHECK_EQ(kms_mldsa_compute_mu_ctx(kp.p, kp.pk, kp.pk_len, msg, sizeof msg,
                                       big, 256, mu),
              KMS_MLDSA_ECTX);
     /* 255 bytes is the maximum and works */
-    REQUIRE(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, big, 255,
-                           0, sig, sizeof sig) == KMS_MLDSA_OK);
-    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, big,
-                              255, sig, kp.sig_len),
+    REQUIRE(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, big, 255, 0,
+                           sig, sizeof sig) == KMS_MLDSA_OK);
+    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, big, 255,
+                              sig, kp.sig_len),
              KMS_MLDSA_OK);
-    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, big,
-                              256, sig, kp.sig_len),
+    CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, big, 256,
+                              sig, kp.sig_len),
              KMS_MLDSA_ECTX);
 }
 
@@ -329,7 +327,7 @@ set_packed(uint8_t *base, unsigned bits, unsigned index, unsigned value)
         if (value >> b & 1)
             base[bit / 8] |= (uint8_t)(1u << (bit % 8));
         else
-            base[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+            base[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
     }
 }
 
@@ -339,7 +337,8 @@ test_mldsa_sk_eta_out_of_range_rejected(void)
     for (int s = 0; s < 3; s++) {
         keypair kp;
         const mldsa_params *prm = kms_mldsa_params_get(all_sets[s]);
-        uint8_t sig[KMS_MLDSA_SIG_MAX], sk[KMS_MLDSA_SK_MAX], pk[KMS_MLDSA_PK_MAX];
+        uint8_t sig[KMS_MLDSA_SIG_MAX], sk[KMS_MLDSA_SK_MAX],
+            pk[KMS_MLDSA_PK_MAX];
         size_t s2_off = 128 + (size_t)prm->l * 32 * prm->eta_bits;
         unsigned maxv = (1u << prm->eta_bits) - 1;
 
@@ -459,8 +458,8 @@ test_mldsa_z_out_of_range_rejected(void)
                                   0,                   /* z = gamma1 */
                                   (unsigned)(2 * prm->gamma1 - 1)};
         make_keys(&kp, all_sets[s], 13);
-        REQUIRE(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL,
-                               0, 0, sig, sizeof sig) == 0);
+        REQUIRE(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, NULL, 0,
+                               0, sig, sizeof sig) == 0);
         for (int v = 0; v < 3; v++) {
             memcpy(bad, sig, kp.sig_len);
             set_packed(bad + prm->ctilde_len, prm->z_bits, 17, vals[v]);
@@ -481,8 +480,7 @@ test_mldsa_external_mu_equals_message_signing(void)
 
         make_keys(&kp, all_sets[s], 14);
         REQUIRE(kms_mldsa_compute_mu_ctx(kp.p, kp.pk, kp.pk_len, msg,
-                                         sizeof msg, ctx, sizeof ctx,
-                                         mu) == 0);
+                                         sizeof msg, ctx, sizeof ctx, mu) == 0);
         /* the same mu from M' = 0 || |ctx| || ctx || M (Algorithm 2) */
         mprime[0] = 0;
         mprime[1] = sizeof ctx;
@@ -500,12 +498,10 @@ test_mldsa_external_mu_equals_message_signing(void)
         CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg, ctx,
                                   sizeof ctx, a, kp.sig_len),
                  KMS_MLDSA_OK);
-        CHECK_EQ(kms_mldsa_verify_mu(kp.p, kp.pk, kp.pk_len, mu, b,
-                                     kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify_mu(kp.p, kp.pk, kp.pk_len, mu, b, kp.sig_len),
                  KMS_MLDSA_OK);
         mu[0] ^= 1;
-        CHECK_EQ(kms_mldsa_verify_mu(kp.p, kp.pk, kp.pk_len, mu, b,
-                                     kp.sig_len),
+        CHECK_EQ(kms_mldsa_verify_mu(kp.p, kp.pk, kp.pk_len, mu, b, kp.sig_len),
                  KMS_MLDSA_EVERIFY);
         /* the internal interface with that M' and rnd = 0 is the same */
         {
@@ -535,15 +531,13 @@ test_mldsa_hash_roundtrip_differs_from_pure(void)
         make_keys(&kp, all_sets[s], 15);
         for (int ph = 1; ph <= 2; ph++) {
             const EVP_MD *md = ph == 1 ? EVP_sha256() : EVP_sha512();
-            REQUIRE(kms_mldsa_hash_sign(kp.p, kp.sk, kp.sk_len,
-                                        (kms_mldsa_prehash)ph, msg, sizeof msg,
-                                        ctx, sizeof ctx,
-                                        KMS_MLDSA_DETERMINISTIC, sig,
-                                        sizeof sig) == 0);
-            CHECK_EQ(kms_mldsa_hash_verify(kp.p, kp.pk, kp.pk_len,
-                                           (kms_mldsa_prehash)ph, msg,
-                                           sizeof msg, ctx, sizeof ctx, sig,
-                                           kp.sig_len),
+            REQUIRE(kms_mldsa_hash_sign(
+                        kp.p, kp.sk, kp.sk_len, (kms_mldsa_prehash)ph, msg,
+                        sizeof msg, ctx, sizeof ctx, KMS_MLDSA_DETERMINISTIC,
+                        sig, sizeof sig) == 0);
+            CHECK_EQ(kms_mldsa_hash_verify(
+                         kp.p, kp.pk, kp.pk_len, (kms_mldsa_prehash)ph, msg,
+                         sizeof msg, ctx, sizeof ctx, sig, kp.sig_len),
                      KMS_MLDSA_OK);
             /* M' = 1 || |ctx| || ctx || OID || PH(M) (Algorithm 4), with
              * the DER OIDs of FIPS 204 section 5.4.1 */
@@ -558,30 +552,26 @@ test_mldsa_hash_roundtrip_differs_from_pure(void)
                                             ref, sizeof ref) == 0);
             CHECK_MEM(sig, ref, kp.sig_len);
             /* the digest interface gives the same signature */
-            REQUIRE(kms_mldsa_hash_sign_digest(kp.p, kp.sk, kp.sk_len,
-                                               (kms_mldsa_prehash)ph, digest,
-                                               dlen, ctx, sizeof ctx,
-                                               KMS_MLDSA_DETERMINISTIC, ref,
-                                               sizeof ref) == 0);
+            REQUIRE(kms_mldsa_hash_sign_digest(
+                        kp.p, kp.sk, kp.sk_len, (kms_mldsa_prehash)ph, digest,
+                        dlen, ctx, sizeof ctx, KMS_MLDSA_DETERMINISTIC, ref,
+                        sizeof ref) == 0);
             CHECK_MEM(sig, ref, kp.sig_len);
-            CHECK_EQ(kms_mldsa_hash_verify_digest(kp.p, kp.pk, kp.pk_len,
-                                                  (kms_mldsa_prehash)ph, digest,
-                                                  dlen, ctx, sizeof ctx, sig,
-                                                  kp.sig_len),
+            CHECK_EQ(kms_mldsa_hash_verify_digest(
+                         kp.p, kp.pk, kp.pk_len, (kms_mldsa_prehash)ph, digest,
+                         dlen, ctx, sizeof ctx, sig, kp.sig_len),
                      KMS_MLDSA_OK);
             /* not a pure ML-DSA signature, nor one with the other hash */
             CHECK_EQ(kms_mldsa_verify(kp.p, kp.pk, kp.pk_len, msg, sizeof msg,
                                       ctx, sizeof ctx, sig, kp.sig_len),
                      KMS_MLDSA_EVERIFY);
-            CHECK_EQ(kms_mldsa_hash_verify(kp.p, kp.pk, kp.pk_len,
-                                           (kms_mldsa_prehash)(3 - ph), msg,
-                                           sizeof msg, ctx, sizeof ctx, sig,
-                                           kp.sig_len),
+            CHECK_EQ(kms_mldsa_hash_verify(
+                         kp.p, kp.pk, kp.pk_len, (kms_mldsa_prehash)(3 - ph),
+                         msg, sizeof msg, ctx, sizeof ctx, sig, kp.sig_len),
                      KMS_MLDSA_EVERIFY);
-            CHECK_EQ(kms_mldsa_hash_verify(kp.p, kp.pk, kp.pk_len,
-                                           (kms_mldsa_prehash)ph, msg,
-                                           sizeof msg - 1, ctx, sizeof ctx,
-                                           sig, kp.sig_len),
+            CHECK_EQ(kms_mldsa_hash_verify(
+                         kp.p, kp.pk, kp.pk_len, (kms_mldsa_prehash)ph, msg,
+                         sizeof msg - 1, ctx, sizeof ctx, sig, kp.sig_len),
                      KMS_MLDSA_EVERIFY);
         }
         REQUIRE(kms_mldsa_sign(kp.p, kp.sk, kp.sk_len, msg, sizeof msg, ctx,
@@ -619,15 +609,15 @@ sign_thread(void *p)
         m[0] = (uint8_t)a->id;
         m[1] = (uint8_t)i;
         memset(m + 2, 0x55, sizeof m - 2);
-        if (kms_mldsa_sign(a->kp->p, a->kp->sk, a->kp->sk_len, m, sizeof m,
-                           ctx, sizeof ctx, 0, sig, sizeof sig) != 0 ||
+        if (kms_mldsa_sign(a->kp->p, a->kp->sk, a->kp->sk_len, m, sizeof m, ctx,
+                           sizeof ctx, 0, sig, sizeof sig) != 0 ||
             kms_mldsa_verify(a->kp->p, a->kp->pk, a->kp->pk_len, m, sizeof m,
                              ctx, sizeof ctx, sig, a->kp->sig_len) != 0)
             a->failures++;
         m[1] ^= 0x80;
         if (kms_mldsa_verify(a->kp->p, a->kp->pk, a->kp->pk_len, m, sizeof m,
-                             ctx, sizeof ctx, sig, a->kp->sig_len) !=
-            KMS_MLDSA_EVERIFY)
+                             ctx, sizeof ctx, sig,
+                             a->kp->sig_len) != KMS_MLDSA_EVERIFY)
             a->failures++;
     }
     return NULL;

@@ -55,10 +55,12 @@ test_mldsa_acvp_keygen_all_cases_match(void)
     json_t *g, *t;
 
     REQUIRE(root);
-    json_array_foreach(json_object_get(root, "testGroups"), gi, g) {
+    json_array_foreach(json_object_get(root, "testGroups"), gi, g)
+    {
         kms_mldsa_param p;
         REQUIRE(param_of(g, &p) == 0);
-        json_array_foreach(json_object_get(g, "tests"), ti, t) {
+        json_array_foreach(json_object_get(g, "tests"), ti, t)
+        {
             size_t seed_len, pk_len, sk_len;
             uint8_t *seed = hex_field(t, "seed", &seed_len);
             uint8_t *pk = hex_field(t, "pk", &pk_len);
@@ -95,11 +97,13 @@ test_mldsa_acvp_siggen_all_cases_match(void)
     json_t *g, *t;
 
     REQUIRE(root);
-    json_array_foreach(json_object_get(root, "testGroups"), gi, g) {
+    json_array_foreach(json_object_get(root, "testGroups"), gi, g)
+    {
         kms_mldsa_param p;
         int det = json_is_true(json_object_get(g, "deterministic"));
         REQUIRE(param_of(g, &p) == 0);
-        json_array_foreach(json_object_get(g, "tests"), ti, t) {
+        json_array_foreach(json_object_get(g, "tests"), ti, t)
+        {
             size_t sk_len, msg_len, sig_len, rnd_len = 0;
             uint8_t *sk = hex_field(t, "sk", &sk_len);
             uint8_t *msg = hex_field(t, "message", &msg_len);
@@ -110,8 +114,7 @@ test_mldsa_acvp_siggen_all_cases_match(void)
             REQUIRE(det || (rnd && rnd_len == 32));
             CHECK_EQ(sig_len, kms_mldsa_sig_len(p));
             CHECK_EQ(kms_mldsa_sign_internal(p, sk, sk_len, msg, msg_len,
-                                             det ? zero : rnd, out,
-                                             sizeof out),
+                                             det ? zero : rnd, out, sizeof out),
                      KMS_MLDSA_OK);
             CHECK_MEM(out, sig, sig_len);
             free(sk);
@@ -133,13 +136,15 @@ test_mldsa_acvp_sigver_all_cases_match(void)
     json_t *g, *t;
 
     REQUIRE(root);
-    json_array_foreach(json_object_get(root, "testGroups"), gi, g) {
+    json_array_foreach(json_object_get(root, "testGroups"), gi, g)
+    {
         kms_mldsa_param p;
         size_t pk_len;
         uint8_t *pk = hex_field(g, "pk", &pk_len);
         REQUIRE(param_of(g, &p) == 0);
         REQUIRE(pk);
-        json_array_foreach(json_object_get(g, "tests"), ti, t) {
+        json_array_foreach(json_object_get(g, "tests"), ti, t)
+        {
             size_t msg_len, sig_len;
             uint8_t *msg = hex_field(t, "message", &msg_len);
             uint8_t *sig = hex_field(t, "signature", &sig_len);

@@ -28,9 +28,9 @@ test_mldsa_ct_keygen_no_secret_dependence(void)
         uint8_t seed[32], pk[KMS_MLDSA_PK_MAX], sk[KMS_MLDSA_SK_MAX];
         memset(seed, 0x5A + s, sizeof seed);
         VALGRIND_MAKE_MEM_UNDEFINED(seed, sizeof seed);
-        CHECK_EQ(kms_mldsa_keygen_seed(sets[s], seed, pk, sizeof pk, sk,
-                                       sizeof sk),
-                 KMS_MLDSA_OK);
+        CHECK_EQ(
+            kms_mldsa_keygen_seed(sets[s], seed, pk, sizeof pk, sk, sizeof sk),
+            KMS_MLDSA_OK);
     }
 }
 

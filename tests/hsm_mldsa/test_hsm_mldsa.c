@@ -81,7 +81,8 @@ test_hsm_mldsa_sign_verify_all_sets_valid(void)
                 HSM_OK);
         CHECK_EQ(sig_len, kms_mldsa_sig_len(sets[i].p));
         CHECK(hsm_signer_verify(s, "k1", msg, sizeof msg, sig, sig_len,
-                                &valid) == HSM_OK && valid);
+                                &valid) == HSM_OK &&
+              valid);
         CHECK(independent_verify(s, "k1", sets[i].p, msg, sizeof msg, sig,
                                  sig_len));
         hsm_free(sig);
@@ -114,9 +115,9 @@ test_hsm_mldsa_bad_param_set_config_error(void)
         char detail[256] = "";
         REQUIRE(hsm_config_new(&cfg) == HSM_OK);
         REQUIRE(hsm_config_set(cfg, "param_set", bad[i]) == HSM_OK);
-        CHECK_EQ(hsm_signer_new_ex("mldsa", cfg, NULL, &s, detail,
-                                   sizeof detail),
-                 HSM_ECONFIG);
+        CHECK_EQ(
+            hsm_signer_new_ex("mldsa", cfg, NULL, &s, detail, sizeof detail),
+            HSM_ECONFIG);
         CHECK(s == NULL);
         CHECK(strstr(detail, "param_set") != NULL);
         hsm_config_free(cfg);
@@ -136,9 +137,9 @@ test_hsm_mldsa_unknown_key_notfound_never_created(void)
     REQUIRE(hsm_store_new_memory(&st) == HSM_OK);
     s = new_signer("mldsa", NULL, st);
     REQUIRE(s);
-    CHECK_EQ(hsm_signer_verify(s, "nokey", msg, sizeof msg, sig, sizeof sig,
-                               &valid),
-             HSM_ENOTFOUND);
+    CHECK_EQ(
+        hsm_signer_verify(s, "nokey", msg, sizeof msg, sig, sizeof sig, &valid),
+        HSM_ENOTFOUND);
     CHECK(!valid);
     CHECK_EQ(hsm_signer_public_key(s, "nokey", &der, &der_len), HSM_ENOTFOUND);
     CHECK(der == NULL);
@@ -174,11 +175,11 @@ test_hsm_mldsa_tampered_or_foreign_signature_invalid(void)
                             &valid) == HSM_OK &&
           !valid);
     valid = true;
-    CHECK(hsm_signer_verify(s, "a", msg, sizeof msg, sig2, sig2_len,
-                            &valid) == HSM_OK &&
+    CHECK(hsm_signer_verify(s, "a", msg, sizeof msg, sig2, sig2_len, &valid) ==
+              HSM_OK &&
           !valid);
-    CHECK(hsm_signer_verify(s, "b", msg, sizeof msg, sig2, sig2_len,
-                            &valid) == HSM_OK &&
+    CHECK(hsm_signer_verify(s, "b", msg, sizeof msg, sig2, sig2_len, &valid) ==
+              HSM_OK &&
           valid);
     hsm_free(sig);
     hsm_free(sig2);
@@ -236,8 +237,8 @@ test_hsm_mldsa_key_persists_encrypted_in_zapdb(void)
     size_t sig_len = 0, der1_len = 0, der2_len = 0, sig2_len = 0;
     bool valid = false;
 
-    REQUIRE(hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), true, 1,
-                           8192, &st) == HSM_OK);
+    REQUIRE(hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), true, 1, 8192,
+                           &st) == HSM_OK);
     REQUIRE((s = new_signer("mldsa", "65", st)) != NULL);
     REQUIRE(hsm_signer_sign(s, "persist", msg, sizeof msg, &sig, &sig_len) ==
             HSM_OK);
@@ -253,16 +254,16 @@ test_hsm_mldsa_key_persists_encrypted_in_zapdb(void)
     hsm_secret_free(rec);
 
     st = NULL;
-    REQUIRE(hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), false, 1,
-                           8192, &st) == HSM_OK);
+    REQUIRE(hsm_store_open(dir, (const uint8_t *)pw, strlen(pw), false, 1, 8192,
+                           &st) == HSM_OK);
     REQUIRE((s = new_signer("mldsa", "65", st)) != NULL);
     REQUIRE(hsm_signer_public_key(s, "persist", &der2, &der2_len) == HSM_OK);
     CHECK(der1_len == der2_len && memcmp(der1, der2, der1_len) == 0);
     CHECK(hsm_signer_verify(s, "persist", msg, sizeof msg, sig, sig_len,
                             &valid) == HSM_OK &&
           valid);
-    REQUIRE(hsm_signer_sign(s, "persist", msg, sizeof msg, &sig2,
-                            &sig2_len) == HSM_OK);
+    REQUIRE(hsm_signer_sign(s, "persist", msg, sizeof msg, &sig2, &sig2_len) ==
+            HSM_OK);
     CHECK(independent_verify(s, "persist", KMS_MLDSA_65, msg, sizeof msg, sig2,
                              sig2_len));
     /* the same key under another parameter set is refused */
@@ -299,9 +300,9 @@ test_hsm_mldsa_import_seed_and_expanded_key_match(void)
     REQUIRE(kms_mldsa_keygen_seed(KMS_MLDSA_44, seed, pk, sizeof pk, sk,
                                   sizeof sk) == KMS_MLDSA_OK);
     REQUIRE(hsm_store_new_memory(&st) == HSM_OK);
-    CHECK_EQ(hsm_mldsa_import(st, "seeded", HSM_ALG_ML_DSA_44, seed,
-                              sizeof seed),
-             HSM_OK);
+    CHECK_EQ(
+        hsm_mldsa_import(st, "seeded", HSM_ALG_ML_DSA_44, seed, sizeof seed),
+        HSM_OK);
     CHECK_EQ(hsm_mldsa_import(st, "expanded", HSM_ALG_ML_DSA_44, sk,
                               kms_mldsa_sk_len(KMS_MLDSA_44)),
              HSM_OK);
@@ -380,9 +381,9 @@ test_hsm_mldsa_corrupt_record_refused(void)
              HSM_ECORRUPT);
     CHECK_EQ(hsm_signer_sign(s, "version", msg, sizeof msg, &sig, &sig_len),
              HSM_ECORRUPT);
-    CHECK_EQ(hsm_signer_verify(s, "kind", msg, sizeof msg, rec, sizeof rec,
-                               &valid),
-             HSM_ECORRUPT);
+    CHECK_EQ(
+        hsm_signer_verify(s, "kind", msg, sizeof msg, rec, sizeof rec, &valid),
+        HSM_ECORRUPT);
     CHECK(!valid && sig == NULL);
     hsm_signer_free(s);
     hsm_store_free(st);
@@ -399,8 +400,8 @@ static void *
 sign_worker(void *p)
 {
     sign_job *j = p;
-    j->rc = hsm_signer_sign(j->s, "shared", msg, sizeof msg, &j->sig,
-                            &j->sig_len);
+    j->rc =
+        hsm_signer_sign(j->s, "shared", msg, sizeof msg, &j->sig, &j->sig_len);
     return NULL;
 }
 

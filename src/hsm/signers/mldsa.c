@@ -14,11 +14,11 @@
 #include "kc.h"
 #include "kms_mldsa.h"
 
-#define NS "signer.mldsa"
-#define REC_VERSION 1
-#define REC_SEED 1
+#define NS           "signer.mldsa"
+#define REC_VERSION  1
+#define REC_SEED     1
 #define REC_EXPANDED 2
-#define REC_HDR 3
+#define REC_HDR      3
 
 typedef struct key_ent {
     struct key_ent *next;
@@ -196,8 +196,8 @@ record_decode(kms_mldsa_param p, const uint8_t *rec, size_t rec_len,
                                                   pk_len, k->sk, sk_len));
     else if (rec[2] == REC_EXPANDED && rec_len == REC_HDR + sk_len) {
         memcpy(k->sk, rec + REC_HDR, sk_len);
-        rc = err_from_mldsa(kms_mldsa_sk_to_pk(p, k->sk, sk_len, k->pk,
-                                               pk_len));
+        rc =
+            err_from_mldsa(kms_mldsa_sk_to_pk(p, k->sk, sk_len, k->pk, pk_len));
         if (rc == HSM_EINVAL)
             rc = HSM_ECORRUPT;
     }
@@ -282,9 +282,8 @@ mldsa_sign(void *self, const char *kid, const uint8_t *msg, size_t msg_len,
     if (!(buf = malloc(n)))
         return HSM_ENOMEM;
     rc = err_from_mldsa(kms_mldsa_sign(m->param, k->sk,
-                                       kms_mldsa_sk_len(m->param), msg,
-                                       msg_len, NULL, 0, KMS_MLDSA_HEDGED, buf,
-                                       n));
+                                       kms_mldsa_sk_len(m->param), msg, msg_len,
+                                       NULL, 0, KMS_MLDSA_HEDGED, buf, n));
     if (rc != HSM_OK) {
         hsm_diag_set(diag, "ML-DSA signing failed");
         free(buf);
@@ -326,8 +325,8 @@ mldsa_public_key(void *self, const char *kid, uint8_t **der, size_t *der_len,
 
     if ((rc = key_get(m, kid, false, &k, diag)) != HSM_OK)
         return rc;
-    return hsm_spki_mldsa_encode(m->alg, k->pk, kms_mldsa_pk_len(m->param),
-                                 der, der_len);
+    return hsm_spki_mldsa_encode(m->alg, k->pk, kms_mldsa_pk_len(m->param), der,
+                                 der_len);
 }
 
 hsm_err
