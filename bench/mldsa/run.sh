@@ -7,7 +7,7 @@
 # Usage: run.sh BUILD_DIR [iterations]
 set -euo pipefail
 build=${1:?usage: run.sh BUILD_DIR [iterations]}
-"$build/bin/mldsa-bench" "${2:-300}"
+"$build/bin/mldsa-bench" "${2:-1000}"
 if [ -x "$build/bin/mldsa-bench-baseline" ]; then
-  "$build/bin/mldsa-bench-baseline" "${2:-300}"
+  "$build/bin/mldsa-bench-baseline" "${2:-1000}"
 fi
