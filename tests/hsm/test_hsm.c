@@ -1616,6 +1616,59 @@ test_backup_list_parser_rejects_bad_entries(void)
                  HSM_EMALFORMED);
     CHECK_EQ(hsm_backup_list_parse((const uint8_t *)dup, strlen(dup), &its, &n),
              HSM_EMALFORMED);
+    /* any member order and JSON blanks are fine */
+    const char *spaced =
+        " [ {\n \"share\" : \"QUI=\", \"key_id\":\"z\", \"group_key\":\"\","
+        "\t\"public_share\":\"AA==\", \"total_parties\" : 5,"
+        "\"threshold\":3, \"party_index\":0, \"scheme\":4294967295 } ]\r\n";
+    CHECK_EQ(hsm_backup_list_parse((const uint8_t *)spaced, strlen(spaced),
+                                   &its, &n),
+             HSM_OK);
+    CHECK(n == 1 && its && its[0].share->len == 2 &&
+          memcmp(its[0].share->data, "AB", 2) == 0);
+    CHECK(its && its[0].meta.scheme == 4294967295u &&
+          its[0].meta.total_parties == 5 && its[0].meta.public_share_len == 1);
+    hsm_backup_items_free(its, n);
+    CHECK_EQ(hsm_backup_list_parse((const uint8_t *)"[]", 2, &its, &n), HSM_OK);
+    CHECK_EQ(n, 0);
+    hsm_backup_items_free(its, n);
+    /* trailing bytes, leading zeros, escapes, overflow, unknown or missing
+     * members */
+    static const char *const bad2[] = {
+        "[] x",
+        "[{\"key_id\":\"a\",\"scheme\":01,\"party_index\":1,\"threshold\":1,"
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":"
+        "\"QQ==\"}]",
+        "[{\"key_id\":\"a\\u0041\",\"scheme\":1,\"party_index\":1,"
+        "\"threshold\":"
+        "1,\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":\"QQ==\"}]",
+        "[{\"key_id\":\"a\",\"scheme\":4294967296,\"party_index\":1,"
+        "\"threshold\":1,\"total_parties\":1,\"public_share\":\"\",\"group_"
+        "key\":"
+        "\"\",\"share\":\"QQ==\"}]",
+        "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":"
+        "\"QQ==\",\"extra\":1}]",
+        "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
+        "\"total_parties\":1,\"public_share\":\"\",\"share\":\"QQ==\"}]",
+        "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":"
+        "\"QQ=\"}]",
+        "[{\"key_id\":\"a\",\"scheme\":1,\"party_index\":1,\"threshold\":1,"
+        "\"total_parties\":1,\"public_share\":\"\",\"group_key\":\"\","
+        "\"share\":"
+        "\"QQ==\"},]",
+        "[",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad2 / sizeof bad2[0]; i++)
+        CHECK_EQ(hsm_backup_list_parse((const uint8_t *)bad2[i],
+                                       strlen(bad2[i]), &its, &n),
+                 HSM_EMALFORMED);
 }
 
 /* ---- scrypt known answers (RFC 7914 section 12) -------------------- */
