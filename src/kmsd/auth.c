@@ -832,24 +832,42 @@ kms_ratelimit_free(kms_ratelimit *rl)
     free(rl);
 }
 
-/* Keyed hash (SipHash) picks the slot, so clients cannot aim collisions. */
+#define RL_PROBE 8u
+
+/* Keyed hash (SipHash) picks a neighbourhood of RL_PROBE slots, so clients
+ * cannot aim collisions. A new key takes a free slot there, else the one
+ * whose window is oldest among those not locked out: flooding the table
+ * with other names cannot lift a lockout that is in force. */
 static rl_slot *
-rl_slot_for(kms_ratelimit *rl, const char *k, bool claim)
+rl_slot_for(kms_ratelimit *rl, const char *k, bool claim, int64_t now)
 {
     uint8_t h[crypto_shorthash_BYTES];
     uint64_t v;
-    rl_slot *s;
+    rl_slot *victim = NULL, *locked = NULL;
 
     crypto_shorthash(h, (const uint8_t *)k, strlen(k), rl->seed);
     memcpy(&v, h, sizeof v);
-    s = &rl->slots[v % RL_SLOTS];
-    if (strcmp(s->key, k) != 0) {
+    for (unsigned i = 0; i < RL_PROBE; i++) {
+        rl_slot *s = &rl->slots[(v + i) % RL_SLOTS];
+        if (strcmp(s->key, k) == 0)
+            return s;
         if (!claim)
-            return NULL;
-        memset(s, 0, sizeof *s);
-        kc_strlcpy(s->key, k, sizeof s->key);
+            continue;
+        if (s->key[0] && s->blocked_until > now) {
+            if (!locked || s->blocked_until < locked->blocked_until)
+                locked = s; /* all locked: the soonest to expire */
+        } else if (!victim || !s->key[0] ||
+                   (victim->key[0] && s->window_start < victim->window_start)) {
+            victim = s;
+        }
     }
-    return s;
+    if (!victim)
+        victim = locked;
+    if (victim) {
+        memset(victim, 0, sizeof *victim);
+        kc_strlcpy(victim->key, k, sizeof victim->key);
+    }
+    return victim;
 }
 
 unsigned
@@ -861,7 +879,7 @@ kms_ratelimit_check(kms_ratelimit *rl, const char *k, int64_t now)
     if (!rl)
         return 0;
     pthread_mutex_lock(&rl->mu);
-    s = rl_slot_for(rl, k, false);
+    s = rl_slot_for(rl, k, false, now);
     if (s && s->blocked_until > now)
         wait = (unsigned)(s->blocked_until - now);
     pthread_mutex_unlock(&rl->mu);
@@ -876,7 +894,7 @@ kms_ratelimit_fail(kms_ratelimit *rl, const char *k, int64_t now)
     if (!rl)
         return;
     pthread_mutex_lock(&rl->mu);
-    s = rl_slot_for(rl, k, true);
+    s = rl_slot_for(rl, k, true, now);
     if (now - s->window_start >= (int64_t)rl->window) {
         s->window_start = now;
         s->failures = 0;
@@ -897,7 +915,7 @@ kms_ratelimit_reset(kms_ratelimit *rl, const char *k)
     if (!rl)
         return;
     pthread_mutex_lock(&rl->mu);
-    s = rl_slot_for(rl, k, false);
+    s = rl_slot_for(rl, k, false, 0);
     if (s)
         memset(s, 0, sizeof *s);
     pthread_mutex_unlock(&rl->mu);

@@ -214,7 +214,22 @@ static const char *
 check_policy(const kms_config *c, bool loopback)
 {
     bool tls = c->tls_cert || c->tls_key;
-    const char *prov = c->password_provider;
+    char prov[32] = "";
+    const char *p = c->password_provider;
+
+    /* names as libhsm matches them: white space trimmed, case folded */
+    if (p) {
+        size_t n;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        n = strlen(p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n >= sizeof prov)
+            n = sizeof prov - 1;
+        memcpy(prov, p, n);
+        prov[n] = '\0';
+    }
 
     if (tls && !(c->tls_cert && c->tls_key))
         return "--tls-cert and --tls-key go together";
@@ -223,7 +238,7 @@ check_policy(const kms_config *c, bool loopback)
             return "--production and --dev exclude each other";
         if (c->kdf_min)
             return "--production refuses --kdf-min";
-        if (!prov || !*prov || strcasecmp(prov, "env") == 0)
+        if (!*prov || strcasecmp(prov, "env") == 0)
             return "--production refuses the env password provider "
                    "(use aws, gcp, azure, pkcs11 or file)";
         if (!tls && !loopback)
@@ -234,7 +249,7 @@ check_policy(const kms_config *c, bool loopback)
         return "plain HTTP off loopback needs --insecure-http (or TLS)";
     if (!c->dev && !c->data_dir)
         return "--data DIR is required (or --dev)";
-    if (!c->dev && !prov)
+    if (!c->dev && !c->password_provider)
         return "--password-provider is required (or --dev)";
     return NULL;
 }

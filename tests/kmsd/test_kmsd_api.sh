@@ -85,6 +85,8 @@ refuses() { # refuses PATTERN ARGS...: kmsd must exit 2 naming the reason
 }
 check test_production_env_provider_refused \
   refuses "env password provider" --production --data "$tmp/x" --password-provider env
+check test_production_env_provider_padded_name_refused \
+  refuses "env password provider" --production --data "$tmp/x" --password-provider " ENV "
 check test_production_http_off_loopback_refused \
   refuses "plain HTTP off loopback" --production --data "$tmp/x" --password-provider file \
   --password-config "path=$tmp/pw" --listen 0.0.0.0:0 --insecure-http

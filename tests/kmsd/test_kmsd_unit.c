@@ -777,6 +777,26 @@ test_token_sweep_removes_only_expired(void)
     fake_now += 3601;
 }
 
+static void
+test_ratelimit_flood_keeps_lockout(void)
+{
+    kms_ratelimit *rl = NULL;
+    char k[64];
+
+    REQUIRE(kms_ratelimit_new(3, 60, &rl) == KMS_OK);
+    for (int i = 0; i < 3; i++)
+        kms_ratelimit_fail(rl, "id:victim", 1000);
+    CHECK(kms_ratelimit_check(rl, "id:victim", 1000) > 0);
+    /* an attacker fails with many other names to evict the entry */
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof k, "id:other-%d", i);
+        kms_ratelimit_fail(rl, k, 1001);
+    }
+    CHECK(kms_ratelimit_check(rl, "id:victim", 1002) > 0);
+    CHECK_EQ(kms_ratelimit_check(rl, "id:victim", 1061), 0);
+    kms_ratelimit_free(rl);
+}
+
 /* ---- audit chain ------------------------------------------------------------ */
 
 static char *
@@ -971,6 +991,7 @@ static const kt_case cases[] = {
     KT_CASE(test_root_revoke_needs_admin_403),
     KT_CASE(test_login_rate_limited_429),
     KT_CASE(test_identity_delete_revokes_its_tokens),
+    KT_CASE(test_ratelimit_flood_keeps_lockout),
     KT_CASE(test_token_sweep_removes_only_expired),
     KT_CASE(test_audit_chain_intact_verifies),
     KT_CASE(test_audit_chain_edit_detected_at_line),
