@@ -356,27 +356,39 @@ out:
     return rc;
 }
 
+/* Seal every item, then write them all in one transaction: a restore
+ * changes nothing unless all of it applies. */
 static hsm_err
-check_absent(hsm_vault *v, const hsm_backup_item *its, size_t n)
+store_all(hsm_vault *v, const hsm_backup_item *its, size_t n, bool overwrite)
 {
-    char **ids = NULL;
-    size_t cnt = 0;
-    hsm_err rc;
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    uint8_t **recs = calloc(n ? n : 1, sizeof *recs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens), conflict = 0;
+    hsm_err rc = HSM_ENOMEM;
 
-    if ((rc = hsm_vault_list(v, &ids, &cnt)) != HSM_OK)
-        return rc;
+    if (!keys || !recs || !lens)
+        goto out;
+    rc = HSM_OK;
     for (size_t i = 0; i < n && rc == HSM_OK; i++) {
-        for (size_t j = 0; j < cnt; j++) {
-            if (strcmp(ids[j], its[i].key_id) == 0) {
-                hsm_diag_set(hsm_vault_diag(v),
-                             "key share '%s' already exists (use overwrite)",
-                             its[i].key_id);
-                rc = HSM_EEXIST;
-                break;
-            }
-        }
+        keys[i] = its[i].key_id;
+        rc =
+            hsm_vault_seal(v, its[i].key_id, its[i].share->data,
+                           its[i].share->len, &its[i].meta, &recs[i], &lens[i]);
     }
-    hsm_list_free(ids, cnt);
+    if (rc == HSM_OK)
+        rc = hsm_store_put_batch(hsm_vault_store_handle(v), "vault", keys,
+                                 (const uint8_t *const *)recs, lens, n,
+                                 !overwrite, &conflict);
+    if (rc == HSM_EEXIST)
+        hsm_diag_set(hsm_vault_diag(v),
+                     "key share '%s' already exists (use overwrite)",
+                     its[conflict].key_id);
+out:
+    for (size_t i = 0; recs && i < n; i++)
+        free(recs[i]);
+    free(recs);
+    free(keys);
+    free(lens);
     return rc;
 }
 
@@ -424,11 +436,7 @@ hsm_vault_restore(hsm_vault *v, const char *path, const uint8_t *password,
         rc = HSM_ECORRUPT;
         goto out;
     }
-    if (!overwrite && (rc = check_absent(v, its, n)) != HSM_OK)
-        goto out;
-    for (size_t i = 0; i < n && rc == HSM_OK; i++)
-        rc = hsm_vault_store(v, its[i].key_id, its[i].share->data,
-                             its[i].share->len, &its[i].meta, true);
+    rc = store_all(v, its, n, overwrite);
     if (rc == HSM_OK && count)
         *count = n;
 out:

@@ -137,6 +137,14 @@ hsm_err hsm_verify_digest_with_public_key(hsm_alg alg, const uint8_t *spki,
                                           const uint8_t *digest,
                                           size_t digest_len, const uint8_t *sig,
                                           size_t sig_len, bool *valid);
+/* Put `n` records into namespace `ns` all-or-nothing (one ZapDB write
+ * transaction; under the lock for a memory store). With only_new, fails
+ * with HSM_EEXIST (writing nothing) if any key exists; *conflict (may be
+ * NULL) then gets its index. */
+hsm_err hsm_store_put_batch(hsm_store *st, const char *ns,
+                            const char *const *keys, const uint8_t *const *vals,
+                            const size_t *val_lens, size_t n, bool only_new,
+                            size_t *conflict);
 /* Map a ZapDB error (zap_err as int) to hsm_err. */
 hsm_err hsm_err_from_zap(int zerr);
 

@@ -444,3 +444,111 @@ hsm_store_list(hsm_store *st, const char *ns, char ***keys, size_t *count)
     *count = l.n;
     return HSM_OK;
 }
+
+/* ---- batches ------------------------------------------------------ */
+
+static hsm_err
+zap_batch(hsm_store *st, const char *bucket, const char *const *keys,
+          const uint8_t *const *vals, const size_t *lens, size_t n,
+          bool only_new, size_t *conflict)
+{
+    zap_txn *txn = NULL;
+    bool exists = false;
+    hsm_err rc;
+
+    rc = hsm_err_from_zap(zap_txn_begin(st->db, 0, &txn));
+    for (size_t i = 0; i < n && rc == HSM_OK && only_new; i++) {
+        rc = hsm_err_from_zap(zap_txn_exists(
+            txn, bucket, (const uint8_t *)keys[i], strlen(keys[i]), &exists));
+        if (rc == HSM_OK && exists) {
+            if (conflict)
+                *conflict = i;
+            rc = HSM_EEXIST;
+        }
+    }
+    for (size_t i = 0; i < n && rc == HSM_OK; i++)
+        rc = hsm_err_from_zap(
+            zap_txn_put(txn, bucket, (const uint8_t *)keys[i], strlen(keys[i]),
+                        vals[i] ? vals[i] : (const uint8_t *)"", lens[i]));
+    if (rc == HSM_OK) {
+        rc = hsm_err_from_zap(zap_txn_commit(txn));
+        txn = NULL;
+    }
+    zap_txn_abort(txn);
+    return rc;
+}
+
+/* Memory store: prepare every record first, so that nothing changes
+ * unless all of them can be applied. */
+static hsm_err
+mem_batch(hsm_store *st, const char *ns, const char *const *keys,
+          const uint8_t *const *vals, const size_t *lens, size_t n,
+          bool only_new, size_t *conflict)
+{
+    mem_rec **fresh = calloc(n ? n : 1, sizeof *fresh);
+    hsm_err rc = HSM_ENOMEM;
+
+    if (!fresh)
+        return HSM_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!(fresh[i] = calloc(1, sizeof *fresh[i])) ||
+            !(fresh[i]->ns = strdup(ns)) ||
+            !(fresh[i]->key = strdup(keys[i])) ||
+            hsm_secret_from(lens[i] ? vals[i] : (const uint8_t *)"", lens[i],
+                            &fresh[i]->val) != HSM_OK)
+            goto out;
+    }
+    pthread_mutex_lock(&st->mu);
+    rc = HSM_OK;
+    for (size_t i = 0; i < n && only_new; i++) {
+        if (mem_find(st, ns, keys[i], NULL)) {
+            if (conflict)
+                *conflict = i;
+            rc = HSM_EEXIST;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n && rc == HSM_OK; i++) {
+        mem_rec **link = NULL, *old = mem_find(st, ns, keys[i], &link);
+        if (old) {
+            *link = old->next;
+            rec_free(old);
+        }
+        fresh[i]->next = st->recs;
+        st->recs = fresh[i];
+        fresh[i] = NULL;
+    }
+    pthread_mutex_unlock(&st->mu);
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (fresh[i])
+            rec_free(fresh[i]);
+    }
+    free(fresh);
+    return rc;
+}
+
+hsm_err
+hsm_store_put_batch(hsm_store *st, const char *ns, const char *const *keys,
+                    const uint8_t *const *vals, const size_t *val_lens,
+                    size_t n, bool only_new, size_t *conflict)
+{
+    char bucket[PREFIX_MAX + NS_MAX + 2];
+    hsm_err rc;
+
+    if ((rc = check(st, ns, NULL, bucket, sizeof bucket)) != HSM_OK)
+        return rc;
+    if (n > 0 && (!keys || !vals || !val_lens))
+        return HSM_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = check(st, ns, keys[i], NULL, 0)) != HSM_OK || !keys[i] ||
+            (!vals[i] && val_lens[i]))
+            return rc != HSM_OK ? rc : HSM_EINVAL;
+        if (val_lens[i] > ZAP_MAX_VALUE)
+            return HSM_ETOOBIG;
+    }
+    if (st->db)
+        return zap_batch(st, bucket, keys, vals, val_lens, n, only_new,
+                         conflict);
+    return mem_batch(st, ns, keys, vals, val_lens, n, only_new, conflict);
+}

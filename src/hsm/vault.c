@@ -293,25 +293,10 @@ make_aad(const char *key_id, const uint8_t *hdr, size_t hdr_len,
     return a;
 }
 
-hsm_err
-hsm_vault_store(hsm_vault *v, const char *key_id, const uint8_t *share,
-                size_t share_len, const hsm_share_meta *meta, bool overwrite)
+/* Header (magic and metadata) of a record; returns its length. */
+static size_t
+put_header(uint8_t *rec, const hsm_share_meta *meta)
 {
-    uint8_t key[32];
-    uint8_t *rec = NULL, *aad = NULL;
-    size_t hdr_len, rec_len, aad_len = 0;
-    hsm_err rc;
-
-    if (!v || !hsm_key_id_valid(key_id) || !share || share_len == 0)
-        return HSM_EINVAL;
-    if (share_len > HSM_VAULT_MAX_SHARE)
-        return HSM_ETOOBIG;
-    if ((rc = hsm_share_meta_check(meta)) != HSM_OK)
-        return rc;
-    hdr_len = 4 + 4 * 4 + 4 + meta->public_share_len + 4 + meta->group_key_len;
-    rec_len = hdr_len + NONCE_LEN + share_len + TAG_LEN;
-    if (!(rec = malloc(rec_len)))
-        return HSM_ENOMEM;
     memcpy(rec, MAGIC, 4);
     put_u32(rec + 4, meta->scheme);
     put_u32(rec + 8, meta->party_index);
@@ -324,6 +309,32 @@ hsm_vault_store(hsm_vault *v, const char *key_id, const uint8_t *share,
     if (meta->group_key_len)
         memcpy(rec + 28 + meta->public_share_len, meta->group_key,
                meta->group_key_len);
+    return 28 + meta->public_share_len + meta->group_key_len;
+}
+
+hsm_err
+hsm_vault_seal(hsm_vault *v, const char *key_id, const uint8_t *share,
+               size_t share_len, const hsm_share_meta *meta, uint8_t **out,
+               size_t *out_len)
+{
+    uint8_t key[32];
+    uint8_t *rec = NULL, *aad = NULL;
+    size_t hdr_len, rec_len, aad_len = 0;
+    hsm_err rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if (!hsm_key_id_valid(key_id) || !share || share_len == 0)
+        return HSM_EINVAL;
+    if (share_len > HSM_VAULT_MAX_SHARE)
+        return HSM_ETOOBIG;
+    if ((rc = hsm_share_meta_check(meta)) != HSM_OK)
+        return rc;
+    rec_len = 28 + meta->public_share_len + meta->group_key_len + NONCE_LEN +
+              share_len + TAG_LEN;
+    if (!(rec = malloc(rec_len)))
+        return HSM_ENOMEM;
+    hdr_len = put_header(rec, meta);
     kc_random(rec + hdr_len, NONCE_LEN);
     rc = HSM_ENOMEM;
     if (!(aad = make_aad(key_id, rec, hdr_len, &aad_len)))
@@ -335,13 +346,33 @@ hsm_vault_store(hsm_vault *v, const char *key_id, const uint8_t *share,
                      rec + hdr_len + NONCE_LEN + share_len);
     if (rc != HSM_OK)
         goto out;
+    *out = rec;
+    *out_len = rec_len;
+    rec = NULL;
+out:
+    kc_wipe(key, sizeof key);
+    free(aad);
+    free(rec);
+    return rc;
+}
+
+hsm_err
+hsm_vault_store(hsm_vault *v, const char *key_id, const uint8_t *share,
+                size_t share_len, const hsm_share_meta *meta, bool overwrite)
+{
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    hsm_err rc;
+
+    if (!v)
+        return HSM_EINVAL;
+    rc = hsm_vault_seal(v, key_id, share, share_len, meta, &rec, &rec_len);
+    if (rc != HSM_OK)
+        return rc;
     rc = overwrite ? hsm_store_put(v->store, NS, key_id, rec, rec_len)
                    : hsm_store_put_new(v->store, NS, key_id, rec, rec_len);
     if (rc == HSM_EEXIST)
         hsm_diag_set(&v->diag, "key share '%s' already exists", key_id);
-out:
-    kc_wipe(key, sizeof key);
-    free(aad);
     free(rec);
     return rc;
 }

@@ -11,6 +11,10 @@
 hsm_err hsm_vault_password(hsm_vault *v, hsm_secret **out);
 hsm_diag *hsm_vault_diag(hsm_vault *v);
 hsm_store *hsm_vault_store_handle(hsm_vault *v);
+/* Encrypt one share into a vault record (malloc'd; not secret). */
+hsm_err hsm_vault_seal(hsm_vault *v, const char *key_id, const uint8_t *share,
+                       size_t share_len, const hsm_share_meta *meta,
+                       uint8_t **rec, size_t *rec_len);
 /* HSM_OK or HSM_EINVAL. */
 hsm_err hsm_share_meta_check(const hsm_share_meta *m);
 /* AES-256-GCM; `out` has in_len bytes. enc writes `tag`, decrypt checks it

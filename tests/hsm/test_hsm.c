@@ -1011,6 +1011,22 @@ store_checks(hsm_store *st)
     CHECK(v && v->len == 0);
     hsm_secret_free(v);
     CHECK_EQ(hsm_store_put(st, "", "a", (const uint8_t *)"1", 1), HSM_EINVAL);
+    /* batches are all or nothing */
+    const char *bk[] = {"x1", "x2", "a"};
+    const uint8_t *bv[] = {(const uint8_t *)"1", (const uint8_t *)"2",
+                           (const uint8_t *)"3"};
+    size_t bl[] = {1, 1, 1}, conflict = 99;
+    CHECK_EQ(hsm_store_put_batch(st, "ns", bk, bv, bl, 3, true, &conflict),
+             HSM_EEXIST);
+    CHECK_EQ(conflict, 2);
+    CHECK_EQ(hsm_store_get(st, "ns", "x1", &v), HSM_ENOTFOUND);
+    CHECK_EQ(hsm_store_put_batch(st, "ns", bk, bv, bl, 3, false, NULL), HSM_OK);
+    CHECK_EQ(hsm_store_get(st, "ns", "x2", &v), HSM_OK);
+    CHECK(v && v->len == 1 && v->data[0] == '2');
+    hsm_secret_free(v);
+    CHECK_EQ(hsm_store_get(st, "ns", "a", &v), HSM_OK);
+    CHECK(v && v->len == 1 && v->data[0] == '3');
+    hsm_secret_free(v);
     CHECK_EQ(hsm_store_put(st, "ns", "", (const uint8_t *)"1", 1), HSM_EINVAL);
 }
 
@@ -1466,7 +1482,9 @@ test_backup_restore_roundtrip_format(void)
           memcmp(got.group_key, m.group_key, 32) == 0);
     hsm_share_meta_clear(&got);
     hsm_secret_free(share);
-    /* existing ids: refused unless overwrite, and nothing changes */
+    /* existing ids: refused unless overwrite, and nothing changes (beta,
+     * absent, is not restored either: all or nothing) */
+    CHECK_EQ(hsm_vault_delete(v2, "beta"), HSM_OK);
     CHECK_EQ(hsm_vault_store(v2, "alpha", (const uint8_t *)"ZZ", 2, &m, true),
              HSM_OK);
     CHECK_EQ(hsm_vault_restore(v2, file, (const uint8_t *)"backup-pw", 9, false,
@@ -1475,6 +1493,8 @@ test_backup_restore_roundtrip_format(void)
     CHECK_EQ(hsm_vault_load(v2, "alpha", &share, NULL), HSM_OK);
     CHECK(share && share->len == 2);
     hsm_secret_free(share);
+    CHECK(strstr(hsm_vault_last_error(v2), "'alpha' already exists") != NULL);
+    CHECK_EQ(hsm_vault_load(v2, "beta", &share, NULL), HSM_ENOTFOUND);
     CHECK_EQ(hsm_vault_restore(v2, file, (const uint8_t *)"backup-pw", 9, true,
                                &count),
              HSM_OK);
