@@ -278,13 +278,10 @@ open_store(opts *o, runtime *rt, bool *temp_pw)
     kms_err rc;
 
     *temp_pw = false;
+    if (c->dev && !c->password_provider && c->data_dir != o->tmpdir)
+        c->password_provider = "env"; /* dev with a kept store: ZAPDB_PASSWORD... */
     if (c->dev && !c->password_provider) {
-        /* a throw-away password for a throw-away (or dev) store */
-        if (c->data_dir != o->tmpdir) {
-            snprintf(rt->detail, sizeof rt->detail,
-                     "--dev with --data needs --password-provider");
-            return KMS_EINVAL;
-        }
+        /* a throw-away password for a throw-away store */
         uint8_t r[32];
         if (!(pw = kc_secure_alloc(65)))
             return KMS_ENOMEM;

@@ -299,6 +299,18 @@ awk 'NR==3{held=$0; next} NR==4{print; print held; next} {print}' "$LOG" > "$tmp
 out=$("$KMS" audit verify "$tmp/reordered.log" || true)
 check test_cli_audit_verify_reorder_names_line3 eq "$(echo "$out" | badline)" 3
 
+# ---- CLI usage and transport errors ------------------------------------------------------------
+rc=0; "$KMS" secret get app/db/user 2>/dev/null || rc=$?
+check test_cli_missing_env_exit2 eq "$rc" 2
+rc=0; "$KMS" frobnicate 2>/dev/null || rc=$?
+check test_cli_unknown_command_exit2 eq "$rc" 2
+rc=0; "$KMS" --token "$ROOT" org ls 2>/dev/null || rc=$?
+check test_cli_token_not_accepted_in_argv eq "$rc" 2
+rc=0; KMS_ADDR=http://127.0.0.1:1 "$KMS" status 2>/dev/null || rc=$?
+check test_cli_unreachable_exit7 eq "$rc" 7
+rc=0; env -u KMS_TOKEN KMS_TOKEN_FILE=$tmp/none "$KMS" org ls 2>/dev/null || rc=$?
+check test_cli_no_token_exit4 eq "$rc" 4
+
 # ---- root token revocation needs an admin identity ------------------------------------------
 export KMS_TOKEN=$ROOT
 rc=0; "$KMS" token revoke --self 2>/dev/null || rc=$?
