@@ -155,6 +155,10 @@ typedef struct kms_req {
     const uint8_t *body;
     size_t body_len;
     bool body_too_big;   /* the server stopped reading past KMS_BODY_MAX */
+    /* Any request header by name (case-insensitive), or NULL; for APIs
+     * that authenticate whole requests (AWS SigV4). May be NULL. */
+    const char *(*header)(void *ctx, const char *name);
+    void *header_ctx;
 } kms_req;
 
 typedef struct kms_resp {

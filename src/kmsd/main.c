@@ -369,7 +369,8 @@ start_http(opts *o, runtime *rt, const struct sockaddr_storage *ss,
             return KMS_EINVAL;
         }
     }
-    rc = kms_server_start(&rt->srv, (const struct sockaddr *)ss, c->threads,
+    rc = kms_server_start(&rt->srv, &kms_api_v1, (const struct sockaddr *)ss,
+                          c->threads,
                           cert, key, c->verbose, &rt->http, port, rt->detail,
                           sizeof rt->detail);
     free(cert);

@@ -34,9 +34,12 @@ typedef struct {
     bool stop, started;
 } write_queue;
 
+const kms_api kms_api_v1 = {kms_dispatch, kms_batchable, kms_dispatch_batch};
+
 struct kms_server {
     struct MHD_Daemon *d;
     kms_srv *srv;
+    const kms_api *api;
     bool verbose;
     atomic_int inflight;
     write_queue wq;
@@ -134,6 +137,12 @@ collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
     q->kv[q->count].value = value;
     q->count++;
     return MHD_YES;
+}
+
+static const char *
+header_of(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
 static const char *
@@ -255,6 +264,8 @@ build_request(conn_state *cs, const char *url, const char *method)
     req->body = cs->body;
     req->body_len = cs->body_len;
     req->body_too_big = cs->too_big;
+    req->header = header_of;
+    req->header_ctx = cs->conn;
     if (cs->q.overflow)
         req->path = "/\x01too-many-query-arguments"; /* routes nowhere: 404 */
 }
@@ -310,7 +321,7 @@ writer_thread(void *arg)
             reqs[i] = &batch[i]->req;
             resps[i] = &batch[i]->resp;
         }
-        kms_dispatch_batch(s->srv, reqs, resps, n);
+        s->api->dispatch_batch(s->srv, reqs, resps, n);
         for (size_t i = 0; i < n; i++) {
             drop_body(batch[i]);
             to_audit(batch[i]);
@@ -403,7 +414,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         cs->dispatched = true;
         build_request(cs, url, method);
         if (!s->srv->audit) {
-            kms_dispatch(s->srv, &cs->req, &cs->resp);
+            s->api->dispatch(s->srv, &cs->req, &cs->resp);
             drop_body(cs);
             cs->audit_rc = KMS_OK;
             return send_response(cs);
@@ -411,10 +422,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         /* Suspend first: the connection is resumed (by the audit thread)
          * only after this, once its audit line is durable. */
         MHD_suspend_connection(conn);
-        if (kms_batchable(&cs->req)) {
+        if (s->api->batchable(&cs->req)) {
             enqueue_write(cs);
         } else {
-            kms_dispatch(s->srv, &cs->req, &cs->resp);
+            s->api->dispatch(s->srv, &cs->req, &cs->resp);
             drop_body(cs);
             to_audit(cs);
         }
@@ -457,7 +468,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 kms_err
-kms_server_start(kms_srv *srv, const struct sockaddr *addr, unsigned threads,
+kms_server_start(kms_srv *srv, const kms_api *api, const struct sockaddr *addr,
+                 unsigned threads,
                  const char *tls_cert, const char *tls_key, bool verbose,
                  kms_server **out, uint16_t *port, char *detail,
                  size_t detail_cap)
@@ -473,6 +485,7 @@ kms_server_start(kms_srv *srv, const struct sockaddr *addr, unsigned threads,
     pthread_cond_init(&s->wq.cv, NULL);
     s->wq.tail = &s->wq.head;
     s->srv = srv;
+    s->api = api ? api : &kms_api_v1;
     s->verbose = verbose;
     if (addr->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
