@@ -31,9 +31,12 @@
  *   Input buffers are borrowed for the duration of the call only.
  *
  * KEY IDS
- *   A key id is 1 to HSM_MAX_KEY_ID bytes of printable ASCII (0x21-0x7e)
- *   except '"' and '\\'. A NULL key id passed to a signer means the
- *   signer's configured default (config key "key_id").
+ *   A signer or vault key id is 1 to HSM_MAX_KEY_ID bytes of printable
+ *   ASCII (0x21-0x7e) except '"' and '\\' (HSM_EINVAL otherwise). A NULL
+ *   key id passed to a signer means the signer's configured default
+ *   (config key "key_id"). A password provider's key id is provider
+ *   specific (a file path for "file", a variable name for "env", a KMS key
+ *   for the clouds), at most 4096 bytes.
  */
 #ifndef HSM_HSM_H
 #define HSM_HSM_H
@@ -304,7 +307,8 @@ void hsm_password_provider_free(hsm_password_provider *p);
 const char *hsm_password_provider_name(const hsm_password_provider *p);
 
 /* Get the password for `key_id` (meaning depends on the provider: for
- * "file" a path, for "aws" a KMS key id; NULL uses the configuration).
+ * "file" a path, for "env" a variable name, for "aws" a KMS key id; NULL
+ * uses the configuration).
  * Returns HSM_OK, HSM_ENOTFOUND (variable unset, file missing),
  * HSM_EPERM (file readable by group/others), HSM_EINVAL (empty password),
  * HSM_EAUTH, network/remote errors. */
