@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "kc.h"
+#include "kmsd_int.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -120,7 +121,7 @@ cli_http(kms_cli *c, const char *method, const char *path, const char *query,
     }
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     if (body) {
-        payload = json_dumps(body, JSON_COMPACT);
+        payload = kms_json_dump(body, NULL);
         if (!payload)
             goto out;
         payload_len = strlen(payload);
@@ -150,7 +151,10 @@ cli_http(kms_cli *c, const char *method, const char *path, const char *query,
         *out = json_loadb(rb.p, rb.len, 0, NULL);
     rc = 0;
 out:
-    curl_slist_free_all(hdrs); /* libcurl copies nothing: wipe our copy */
+    /* curl_slist_append() copied the header: wipe that copy too */
+    for (struct curl_slist *l = hdrs; l; l = l->next)
+        kc_wipe(l->data, strlen(l->data));
+    curl_slist_free_all(hdrs);
     if (hdr)
         kc_secure_free(hdr);
     kc_secure_free(tok);
@@ -274,11 +278,11 @@ cli_print(const kms_cli *c, const json_t *j)
     if (!j)
         return;
     if (c->json) {
-        char *s = json_dumps(j, JSON_INDENT(2));
+        size_t n = 0;
+        char *s = kms_json_dumpf(j, JSON_INDENT(2), &n);
         if (s) {
             puts(s);
-            kc_wipe(s, strlen(s));
-            free(s);
+            kc_free_wipe(s, n);
         }
         return;
     }

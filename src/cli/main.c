@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "kc.h"
+#include "kmsd_int.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -114,6 +115,7 @@ main(int argc, char **argv)
     int rc = KMS_EXIT_USAGE;
 
     memset(&c, 0, sizeof c);
+    kms_json_init(); /* JSON memory (secret values) is wiped when freed */
     if (kc_harden_process() != 0 || kc_init() != 0)
         return KMS_EXIT_ERROR;
     if (parse(argc, argv, &c) != 0 || c.npos == 0) {

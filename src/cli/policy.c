@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "kc.h"
+#include "kmsd_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ cmd_policy(kms_cli *c)
             json_array_foreach(json_object_get(resp, "policies"), i, k)
                 puts(json_string_value(k));
         } else if (strcmp(sub, "read") == 0 && !c->json) {
-            char *s = json_dumps(resp, JSON_INDENT(2));
+            char *s = kms_json_dumpf(resp, JSON_INDENT(2), NULL);
             if (s)
                 puts(s);
             free(s);

@@ -137,6 +137,8 @@ void kms_json_init(void);
  * NULL on failure. Never use json_dumps(): its buffer belongs to
  * jansson's allocator. */
 char *kms_json_dump(const json_t *j, size_t *len);
+/* The same with jansson's dump flags (JSON_INDENT(2) ...). */
+char *kms_json_dumpf(const json_t *j, size_t flags, size_t *len);
 /* true if the store has never minted a root token */
 kms_err kms_srv_is_new(kms_srv *srv, bool *is_new);
 

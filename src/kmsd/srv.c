@@ -87,9 +87,15 @@ dump_cb(const char *buf, size_t size, void *data)
 char *
 kms_json_dump(const json_t *j, size_t *len)
 {
+    return kms_json_dumpf(j, JSON_COMPACT, len);
+}
+
+char *
+kms_json_dumpf(const json_t *j, size_t flags, size_t *len)
+{
     dump_buf d = {NULL, 0, 0, false};
 
-    if (json_dump_callback(j, dump_cb, &d, JSON_COMPACT) != 0 || d.fail ||
+    if (json_dump_callback(j, dump_cb, &d, flags) != 0 || d.fail ||
         !d.p) {
         kc_free_wipe(d.p, d.cap);
         return NULL;
