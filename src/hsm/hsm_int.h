@@ -97,6 +97,12 @@ extern const hsm_password_ops hsm_env_password_ops;
 extern const hsm_password_ops hsm_file_password_ops;
 extern const hsm_signer_ops hsm_local_signer_ops;
 
+/* A signer from a vtable that is not in the registry (tests, and callers
+ * inside libhsm that wrap another signer). */
+hsm_err hsm_signer_new_from_ops(const hsm_signer_ops *ops,
+                                const hsm_config *config, hsm_store *store,
+                                hsm_signer **out);
+
 /* ---- registry (registry.c) ------------------------------------------------
  */
 

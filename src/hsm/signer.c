@@ -36,9 +36,11 @@ detail_out(hsm_diag *d, hsm_err rc, char *detail, size_t cap)
 
 /* ---- signers ---------------------------------------------------------- */
 
-hsm_err
-hsm_signer_new_ex(const char *name, const hsm_config *config, hsm_store *store,
-                  hsm_signer **out, char *detail, size_t detail_cap)
+/* Build a signer from a vtable (`ops` NULL: look `name` up). */
+static hsm_err
+signer_create(const char *name, const hsm_signer_ops *ops,
+              const hsm_config *config, hsm_store *store, hsm_signer **out,
+              char *detail, size_t detail_cap)
 {
     hsm_signer *s = NULL;
     hsm_err rc = HSM_EINTERNAL;
@@ -52,8 +54,8 @@ hsm_signer_new_ex(const char *name, const hsm_config *config, hsm_store *store,
     if (!s)
         return HSM_ENOMEM;
     hsm_diag_init(&s->diag);
-    rc = hsm_registry_signer(name, &s->ops, &s->diag);
-    if (rc != HSM_OK)
+    s->ops = ops;
+    if (!ops && (rc = hsm_registry_signer(name, &s->ops, &s->diag)) != HSM_OK)
         goto out;
     rc = hsm_config_copy(config, &s->cfg);
     if (rc != HSM_OK)
@@ -71,6 +73,22 @@ out:
         hsm_signer_free(s);
     }
     return rc;
+}
+
+hsm_err
+hsm_signer_new_ex(const char *name, const hsm_config *config, hsm_store *store,
+                  hsm_signer **out, char *detail, size_t detail_cap)
+{
+    return signer_create(name, NULL, config, store, out, detail, detail_cap);
+}
+
+hsm_err
+hsm_signer_new_from_ops(const hsm_signer_ops *ops, const hsm_config *config,
+                        hsm_store *store, hsm_signer **out)
+{
+    if (!ops || !ops->create || !ops->public_key)
+        return HSM_EINVAL;
+    return signer_create(NULL, ops, config, store, out, NULL, 0);
 }
 
 hsm_err

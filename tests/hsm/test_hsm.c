@@ -975,6 +975,156 @@ test_verify_with_public_key_matches_signers(void)
     hsm_signer_free(s);
 }
 
+/* ---- provider contract: a digest-only provider ---------------------- */
+
+/* Like a PKCS#11 or cloud backend: signs SHA-256 digests, returns raw
+ * r||s, offers the public key, and nothing else. The core must hash for
+ * sign(), convert nothing (the provider converts with the helper) and
+ * verify through the public key. */
+typedef struct {
+    EVP_PKEY *pk;
+    int digest_calls;
+} dig_self;
+
+static hsm_err
+dig_create(const hsm_config *cfg, hsm_store *store, void **self, hsm_diag *diag)
+{
+    dig_self *d = calloc(1, sizeof *d);
+
+    (void)cfg;
+    (void)store;
+    (void)diag;
+    if (!d || !(d->pk = EVP_EC_gen("P-256"))) {
+        free(d);
+        return HSM_ECRYPTO;
+    }
+    *self = d;
+    return HSM_OK;
+}
+
+static hsm_alg
+dig_alg(void *self)
+{
+    (void)self;
+    return HSM_ALG_ECDSA_P256_SHA256;
+}
+
+static hsm_err
+dig_sign_digest(void *self, const char *kid, const uint8_t *d, size_t d_len,
+                uint8_t **sig, size_t *sig_len, hsm_diag *diag)
+{
+    dig_self *ds = self;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(ds->pk, NULL);
+    uint8_t der[80], raw[64];
+    size_t n = sizeof der, raw_len = 0;
+    hsm_err rc = HSM_ECRYPTO;
+
+    (void)kid;
+    (void)diag;
+    ds->digest_calls++;
+    if (!c || EVP_PKEY_sign_init(c) != 1 ||
+        EVP_PKEY_sign(c, der, &n, d, d_len) != 1)
+        goto out;
+    /* the "backend" answers raw r||s; the provider converts to DER */
+    if (hsm_ecdsa_der_to_raw(der, n, 32, raw, sizeof raw, &raw_len) != HSM_OK ||
+        !(*sig = malloc(HSM_ECDSA_DER_MAX(32))))
+        goto out;
+    rc = hsm_ecdsa_raw_to_der(raw, raw_len, *sig, HSM_ECDSA_DER_MAX(32),
+                              sig_len);
+out:
+    EVP_PKEY_CTX_free(c);
+    return rc;
+}
+
+static hsm_err
+dig_public_key(void *self, const char *kid, uint8_t **der, size_t *der_len,
+               hsm_diag *diag)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_PUBKEY(((dig_self *)self)->pk, &buf);
+
+    (void)diag;
+    if (strcmp(kid, "known") != 0) {
+        OPENSSL_free(buf);
+        return HSM_ENOTFOUND;
+    }
+    if (n <= 0 || !(*der = malloc((size_t)n))) {
+        OPENSSL_free(buf);
+        return HSM_ECRYPTO;
+    }
+    memcpy(*der, buf, (size_t)n);
+    *der_len = (size_t)n;
+    OPENSSL_free(buf);
+    return HSM_OK;
+}
+
+static void
+dig_destroy(void *self)
+{
+    EVP_PKEY_free(((dig_self *)self)->pk);
+    free(self);
+}
+
+static const hsm_signer_ops dig_ops = {
+    .name = "digest-only",
+    .create = dig_create,
+    .algorithm = dig_alg,
+    .sign_digest = dig_sign_digest,
+    .public_key = dig_public_key,
+    .destroy = dig_destroy,
+};
+
+static void
+test_provider_digest_only_core_hashes_and_verifies(void)
+{
+    hsm_signer *s = NULL;
+    uint8_t *sig = NULL, *spki = NULL, d[32];
+    size_t sig_len = 0, spki_len = 0;
+    const uint8_t msg[] = "core fallbacks";
+    bool valid = false;
+
+    REQUIRE(hsm_signer_new_from_ops(&dig_ops, NULL, NULL, &s) == HSM_OK);
+    CHECK(strcmp(hsm_signer_provider(s), "digest-only") == 0);
+    CHECK_EQ(hsm_signer_sign(s, "known", msg, sizeof msg, &sig, &sig_len),
+             HSM_OK);
+    REQUIRE(sig);
+    /* what sign() produced is ECDSA over SHA-256(msg), per OpenSSL */
+    REQUIRE(hsm_signer_public_key(s, "known", &spki, &spki_len) == HSM_OK);
+    CHECK(openssl_verify(spki, spki_len, msg, sizeof msg, sig, sig_len));
+    /* verify through the public key, with and without the digest */
+    CHECK_EQ(
+        hsm_signer_verify(s, "known", msg, sizeof msg, sig, sig_len, &valid),
+        HSM_OK);
+    CHECK(valid);
+    REQUIRE(EVP_Digest(msg, sizeof msg, d, NULL, EVP_sha256(), NULL) == 1);
+    CHECK_EQ(hsm_signer_verify_digest(s, "known", d, 32, sig, sig_len, &valid),
+             HSM_OK);
+    CHECK(valid);
+    sig[sig_len - 1] ^= 1;
+    CHECK_EQ(
+        hsm_signer_verify(s, "known", msg, sizeof msg, sig, sig_len, &valid),
+        HSM_OK);
+    CHECK(!valid);
+    CHECK_EQ(
+        hsm_signer_verify(s, "unknown", msg, sizeof msg, sig, sig_len, &valid),
+        HSM_ENOTFOUND);
+    /* raw r||s is not what verify accepts: only DER */
+    uint8_t raw[64];
+    size_t raw_len = 0;
+    sig[sig_len - 1] ^= 1;
+    REQUIRE(hsm_ecdsa_der_to_raw(sig, sig_len, 32, raw, sizeof raw, &raw_len) ==
+            HSM_OK);
+    CHECK_EQ(
+        hsm_signer_verify(s, "known", msg, sizeof msg, raw, raw_len, &valid),
+        HSM_OK);
+    CHECK(!valid);
+    hsm_free(sig);
+    hsm_free(spki);
+    hsm_signer_free(s);
+    static const hsm_signer_ops no_pub = {.name = "x", .create = dig_create};
+    CHECK_EQ(hsm_signer_new_from_ops(&no_pub, NULL, NULL, &s), HSM_EINVAL);
+}
+
 /* ---- store --------------------------------------------------------- */
 
 static void
@@ -2220,6 +2370,7 @@ static const kt_case cases[] = {
     KT_CASE(test_local_concurrent_20_threads_all_valid),
     KT_CASE(test_local_keys_persist_across_reopen),
     KT_CASE(test_verify_with_public_key_matches_signers),
+    KT_CASE(test_provider_digest_only_core_hashes_and_verifies),
     KT_CASE(test_store_memory_and_zapdb_behave_alike),
     KT_CASE(test_vault_roundtrip_and_metadata),
     KT_CASE(test_vault_wrong_password_and_tampering_detected),
