@@ -19,6 +19,7 @@
 #include <hsm/hsm.h>
 #include <hsm/threshold.h>
 #include <hsm/vault.h>
+#include <zapdb/zapdb.h>
 
 #include "hsm_int.h"
 #include "kc.h"
@@ -1192,6 +1193,28 @@ test_store_memory_and_zapdb_behave_alike(void)
     REQUIRE(st);
     store_checks(st);
     hsm_store_free(st);
+    /* a borrowed ZapDB handle: namespace ns lives in bucket "<prefix>.ns" */
+    zap_opts zo;
+    zap_db *db = NULL;
+    uint8_t *zv = NULL;
+    size_t zv_len = 0;
+    zap_opts_default(&zo);
+    zo.flags = ZAP_CREATE;
+    zo.kdf_opslimit = 1;
+    zo.kdf_memlimit = 8192;
+    REQUIRE(zap_open(kt_path(kt_tmpdir(), "store-z"), &zo, "pw", 2, &db) ==
+            ZAP_OK);
+    REQUIRE(hsm_store_from_zapdb(db, "custom", &st) == HSM_OK);
+    CHECK_EQ(hsm_store_put(st, "ns", "k", (const uint8_t *)"v", 1), HSM_OK);
+    CHECK_EQ(zap_get(db, "custom.ns", (const uint8_t *)"k", 1, &zv, &zv_len),
+             ZAP_OK);
+    CHECK(zv_len == 1 && zv && zv[0] == 'v');
+    zap_free(zv, zv_len);
+    hsm_store_free(st); /* borrowed: the handle stays open */
+    CHECK_EQ(zap_exists(db, "custom.ns", (const uint8_t *)"k", 1, &(bool){0}),
+             ZAP_OK);
+    zap_close(db);
+    CHECK_EQ(hsm_store_from_zapdb(NULL, NULL, &st), HSM_EINVAL);
     /* missing store without create */
     CHECK(open_store(kt_path(kt_tmpdir(), "store-none"), "pw", false) == NULL);
 }
