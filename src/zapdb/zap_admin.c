@@ -421,7 +421,7 @@ verify_record(verify_ctx *vc, const MDB_val *k, const MDB_val *v)
            ZAP_ENOMEM);
     TRY(zap_rec_open_k(&r, sub, k->mv_data, ZAP_RKEY_LEN, vc->k.p));
     TRY(zap_rec_open_v(&r, sub, k->mv_data, ZAP_RKEY_LEN, vc->v.p));
-    zap_key_hash(vc->db, k->mv_data, vc->k.p, r.klen, check);
+    TRY(zap_key_hash(vc->db, k->mv_data, vc->k.p, r.klen, check));
     ENSURE(kc_ct_eq(check, k->mv_data, ZAP_RKEY_LEN), ZAP_ECORRUPT);
 out:
     return rc;

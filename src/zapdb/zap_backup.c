@@ -602,7 +602,7 @@ restore_common(const char *file, const char *dir, const zap_opts *opts,
     r.frame = malloc(BK_MAX_FRAME);
     ENSURE(r.ss && r.plain && r.frame, ZAP_ENOMEM);
     r.f = fopen(file, "rb");
-    ENSURE(r.f, errno == ENOENT ? ZAP_ENOSTORE : ZAP_EIO);
+    ENSURE(r.f, zap_lmdb_err(errno));
     if (opts) {
         o = *opts;
     } else {

@@ -16,7 +16,7 @@
 #define ZAP_FORMAT_VERSION 1u
 
 #define ZAP_HB_LEN   16u /* keyed hash of a bucket name */
-#define ZAP_HK_LEN   32u /* keyed hash of (bucket hash || key) */
+#define ZAP_HK_LEN   32u /* keyed PRF of (bucket hash || key) */
 #define ZAP_RKEY_LEN (ZAP_HB_LEN + ZAP_HK_LEN)
 #define ZAP_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
 #define ZAP_TAG      crypto_aead_xchacha20poly1305_ietf_ABYTES    /* 16 */
@@ -159,9 +159,9 @@ void zap_detail(zap_db *db, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 zap_err zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
                         uint8_t hb[ZAP_HB_LEN]);
-void zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
-                  const uint8_t *key, size_t key_len,
-                  uint8_t rkey[ZAP_RKEY_LEN]);
+zap_err zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
+                     const uint8_t *key, size_t key_len,
+                     uint8_t rkey[ZAP_RKEY_LEN]);
 /* Record subkeys (ZAP_SUBKEYS bytes) for `gen`, reloading the header from `txn`
  * when the handle does not know the generation yet. NULL with *rc set on
  * failure. */

@@ -168,9 +168,9 @@ rec_lookup(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
     int mrc;
 
     if ((rc = check_key(key, key_len)) != ZAP_OK ||
-        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK)
+        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK ||
+        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
         return rc;
-    zap_key_hash(t->db, hb, key, key_len, rkey);
     mrc = mdb_get(t->txn, t->db->dbi_records, &k, v);
     return mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(t, mrc);
 }
@@ -278,9 +278,9 @@ rec_put(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
         return ZAP_EINVAL;
     if ((rc = zap_bucket_hash(t->db, bucket, &name_len, hb)) != ZAP_OK)
         return rc;
-    if ((rc = bucket_ensure(t, bucket, name_len, hb, true, false)) != ZAP_OK)
+    if ((rc = bucket_ensure(t, bucket, name_len, hb, true, false)) != ZAP_OK ||
+        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
         return rc;
-    zap_key_hash(t->db, hb, key, key_len, rkey);
     if (!zap_rec_size(ZAP_REC_RECORD, key_len, val_len, &size))
         return ZAP_ETOOBIG;
     v.mv_size = size;
@@ -305,9 +305,9 @@ rec_del(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len)
     if (t->err != ZAP_OK)
         return t->err;
     if ((rc = check_key(key, key_len)) != ZAP_OK ||
-        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK)
+        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK ||
+        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
         return rc;
-    zap_key_hash(t->db, hb, key, key_len, rkey);
     mrc = mdb_del(t->txn, t->db->dbi_records, &k, NULL);
     return mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(t, mrc);
 }
