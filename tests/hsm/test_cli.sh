@@ -79,6 +79,10 @@ if command -v script >/dev/null 2>&1; then
     rc=$?
     expect test_cli_password_refuses_terminal test "$rc" -eq 1
     expect test_cli_password_terminal_not_leaked bash -c "! grep -q vault-password '$T/tty'"
+    script -qec "\"$HSM\" vault store tty1 --store '$T/st' --password-file '$T/pw' --scheme frost" /dev/null >"$T/tty" 2>&1 </dev/null
+    rc=$?
+    expect test_cli_vault_store_refuses_terminal_stdin test "$rc" -eq 1
+    expect test_cli_vault_store_terminal_message grep -q "refusing to read a key share from a terminal" "$T/tty"
 fi
 
 # vault

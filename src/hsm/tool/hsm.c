@@ -496,6 +496,12 @@ cmd_vault_store(opts *o)
         (ec = parse_hex(o, "--group-key", o->group_key, &m.group_key,
                         &m.group_key_len)))
         goto out;
+    if ((!o->in || strcmp(o->in, "-") == 0) && isatty(STDIN_FILENO)) {
+        fail_msg(o, "refusing to read a key share from a terminal (it would "
+                    "echo): pipe it in or use --in");
+        ec = 1;
+        goto out;
+    }
     if ((ec = read_input(o, o->in, true, HSM_VAULT_MAX_SHARE, &share,
                          &share_len)) != 0)
         goto out;
