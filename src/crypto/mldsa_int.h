@@ -94,13 +94,61 @@ mldsa_exceeds(int32_t a, int32_t bound)
 
 /* ---- FIPS 204 section 7.4-7.5 helpers --------------------------------- */
 
-/* Power2Round (Algorithm 35) of canonical a: returns r1, sets *r0. */
-int32_t kms_mldsa_power2round(int32_t a, int32_t *r0);
-/* Decompose (Algorithm 36) of canonical a: returns r1, sets *r0 (centered,
- * with the q-1 wrap-around of the standard). Constant time. */
-int32_t kms_mldsa_decompose(int32_t gamma2, int32_t a, int32_t *r0);
-/* UseHint (Algorithm 40) of canonical a and hint bit h (public data). */
-int32_t kms_mldsa_use_hint(int32_t gamma2, int32_t a, unsigned h);
+/* Inline: they run once or more per coefficient.
+ * Power2Round (Algorithm 35) of canonical a: returns r1, sets *r0.
+ * Decompose (Algorithm 36) of canonical a: returns r1, sets *r0 (centered,
+ * with the q-1 wrap-around of the standard). Constant time.
+ * UseHint (Algorithm 40) of canonical a and hint bit h (public data). */
+static inline int32_t
+kms_mldsa_power2round(int32_t a, int32_t *r0)
+{
+    /* r1 = ceil((a - 2^12) / 2^13), so that r0 lies in (-2^12, 2^12]. */
+    int32_t r1 = (a + (1 << (MLDSA_D - 1)) - 1) >> MLDSA_D;
+    *r0 = a - r1 * (1 << MLDSA_D);
+    return r1;
+}
+
+static inline int32_t
+kms_mldsa_decompose(int32_t gamma2, int32_t a, int32_t *r0)
+{
+    int32_t r1, m, wrap;
+
+    /* r1 = floor((a + gamma2 - 1) / (2 gamma2)) puts r0 in (-gamma2,
+     * gamma2]. 2 gamma2 = 2^9 * 1023 or 2^11 * 93: shift out the power of
+     * two, then divide by a multiply-shift that is exact over the whole
+     * range (x < 2^15, resp. x < 4140). The branch is on the public
+     * parameter set only. */
+    if (gamma2 == (MLDSA_Q - 1) / 32) {
+        int32_t x = (a + gamma2 - 1) >> 9;
+        r1 = (x * 32801) >> 25;
+        m = 16;
+    } else {
+        int32_t x = (a + gamma2 - 1) >> 11;
+        r1 = (x * 5638) >> 19;
+        m = 44;
+    }
+    *r0 = a - r1 * 2 * gamma2;
+    /* Algorithm 36 lines 3-5: r+ - r0 = q - 1 means r1 = m; it becomes 0
+     * and r0 drops by one. wrap is all ones exactly then. */
+    wrap = -(int32_t)((((uint32_t)(r1 ^ m)) - 1u) >> 31);
+    r1 &= ~wrap;
+    *r0 -= wrap & 1;
+    return r1;
+}
+
+static inline int32_t
+kms_mldsa_use_hint(int32_t gamma2, int32_t a, unsigned h)
+{
+    int32_t r0, r1 = kms_mldsa_decompose(gamma2, a, &r0);
+    int32_t m = gamma2 == (MLDSA_Q - 1) / 32 ? 16 : 44;
+
+    /* Verification only: a and h are public. */
+    if (!h)
+        return r1;
+    if (r0 > 0)
+        return r1 + 1 == m ? 0 : r1 + 1;
+    return r1 == 0 ? m - 1 : r1 - 1;
+}
 
 /* ---- NTT (Algorithms 41-45) ------------------------------------------- */
 

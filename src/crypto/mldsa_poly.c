@@ -252,59 +252,6 @@ MLDSA_DISPATCH(poly_mul_challenge_small,
                (mldsa_poly * r, const mldsa_challenge *c, const mldsa_poly *s),
                (r, c, s))
 
-/* ---- rounding (section 7.4) ------------------------------------------- */
-
-int32_t
-kms_mldsa_power2round(int32_t a, int32_t *r0)
-{
-    /* r1 = ceil((a - 2^12) / 2^13), so that r0 lies in (-2^12, 2^12]. */
-    int32_t r1 = (a + (1 << (MLDSA_D - 1)) - 1) >> MLDSA_D;
-    *r0 = a - r1 * (1 << MLDSA_D);
-    return r1;
-}
-
-int32_t
-kms_mldsa_decompose(int32_t gamma2, int32_t a, int32_t *r0)
-{
-    int32_t r1, m, wrap;
-
-    /* r1 = floor((a + gamma2 - 1) / (2 gamma2)) puts r0 in (-gamma2,
-     * gamma2]. 2 gamma2 = 2^9 * 1023 or 2^11 * 93: shift out the power of
-     * two, then divide by a multiply-shift that is exact over the whole
-     * range (x < 2^15, resp. x < 4140). The branch is on the public
-     * parameter set only. */
-    if (gamma2 == (MLDSA_Q - 1) / 32) {
-        int32_t x = (a + gamma2 - 1) >> 9;
-        r1 = (x * 32801) >> 25;
-        m = 16;
-    } else {
-        int32_t x = (a + gamma2 - 1) >> 11;
-        r1 = (x * 5638) >> 19;
-        m = 44;
-    }
-    *r0 = a - r1 * 2 * gamma2;
-    /* Algorithm 36 lines 3-5: r+ - r0 = q - 1 means r1 = m; it becomes 0
-     * and r0 drops by one. wrap is all ones exactly then. */
-    wrap = -(int32_t)((((uint32_t)(r1 ^ m)) - 1u) >> 31);
-    r1 &= ~wrap;
-    *r0 -= wrap & 1;
-    return r1;
-}
-
-int32_t
-kms_mldsa_use_hint(int32_t gamma2, int32_t a, unsigned h)
-{
-    int32_t r0, r1 = kms_mldsa_decompose(gamma2, a, &r0);
-    int32_t m = gamma2 == (MLDSA_Q - 1) / 32 ? 16 : 44;
-
-    /* Verification only: a and h are public. */
-    if (!h)
-        return r1;
-    if (r0 > 0)
-        return r1 + 1 == m ? 0 : r1 + 1;
-    return r1 == 0 ? m - 1 : r1 - 1;
-}
-
 /* ---- sampling (section 7.3) ------------------------------------------- */
 
 void
