@@ -376,19 +376,37 @@ pw_from_file(const char *file, char **pw, size_t *pw_len, int *err)
     uint8_t *buf = NULL;
     size_t n = 0;
     kc_pw_status rc;
-    int r;
+    int r, fd;
 
-    if (stat(file, &st) != 0) {
+    /* Open first, then check the mode of what was opened (fstat), so the
+     * file cannot be swapped between the check and the read. Symlinks are
+     * followed on purpose: Kubernetes secret volumes are symlinks. */
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         if (err)
             *err = errno;
+        return KC_PW_EIO;
+    }
+    if (fstat(fd, &st) != 0) {
+        if (err)
+            *err = errno;
+        close(fd);
+        return KC_PW_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        if (err)
+            *err = EINVAL; /* a directory, FIFO or device is no password file */
+        close(fd);
         return KC_PW_EIO;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         if (err)
             *err = (int)(st.st_mode & 07777);
+        close(fd);
         return KC_PW_EPERM;
     }
-    r = kc_read_file(file, 64 * 1024, true, &buf, &n);
+    r = kc_read_fd(fd, 64 * 1024, true, &buf, &n);
+    close(fd);
     if (r != 0) {
         if (err)
             *err = -r;

@@ -43,6 +43,7 @@ static const struct {
     {"api_addr", {"MPC_HSM_ZYMBIT_API", NULL, NULL}, "http://localhost:6789"},
     {"module", {"PKCS11_MODULE", NULL, NULL}, NULL},
     {"token_label", {"PKCS11_TOKEN_LABEL", NULL, NULL}, NULL},
+    {"token_serial", {"PKCS11_TOKEN_SERIAL", NULL, NULL}, NULL},
 };
 
 hsm_err
