@@ -46,6 +46,27 @@ void kms_shake_squeeze(kms_keccak_ctx *c, uint8_t *out, size_t out_len);
  * position) without an intermediate copy; used by rejection samplers. */
 void kms_shake_squeeze_blocks(kms_keccak_ctx *c, uint8_t *out, size_t nblocks);
 
+/* Two permutations at once (two states in one vector register), and its
+ * baseline build (tests compare the two). */
+void kms_keccak_f1600_x2(uint64_t s0[25], uint64_t s1[25]);
+void kms_keccak_f1600_x2_generic(uint64_t s0[25], uint64_t s1[25]);
+
+/* Two SHAKE instances in lockstep, for samplers that expand several seeds
+ * of the same length: init absorbs both inputs completely (rate
+ * KMS_SHAKE128_RATE or KMS_SHAKE256_RATE), then whole blocks are squeezed
+ * from both. Output equals kms_shake128/256 of each input. Wipe with
+ * kms_keccak_x2_wipe when the inputs were secret. */
+typedef struct {
+    uint64_t s0[25], s1[25];
+    size_t rate;
+} kms_keccak_x2_ctx;
+
+void kms_shake_x2_init(kms_keccak_x2_ctx *c, size_t rate, const uint8_t *in0,
+                       const uint8_t *in1, size_t in_len);
+void kms_shake_x2_squeeze_blocks(kms_keccak_x2_ctx *c, uint8_t *out0,
+                                 uint8_t *out1, size_t nblocks);
+void kms_keccak_x2_wipe(kms_keccak_x2_ctx *c);
+
 /* Incremental SHA-3: init -> update* -> final. */
 void kms_sha3_256_init(kms_keccak_ctx *c);
 void kms_sha3_512_init(kms_keccak_ctx *c);

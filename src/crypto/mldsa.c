@@ -151,14 +151,22 @@ ws_free_public(mldsa_ws *ws)
     free(ws);
 }
 
-/* A-hat = ExpandA(rho) (Algorithm 32). */
+/* A-hat = ExpandA(rho) (Algorithm 32): A[r][s] = RejNTTPoly(rho || s || r),
+ * two entries at a time. */
 static void
 expand_a(const mldsa_params *prm, mldsa_ws *ws)
 {
-    for (unsigned r = 0; r < prm->k; r++)
-        for (unsigned s = 0; s < prm->l; s++)
-            kms_mldsa_rej_ntt_poly(&ws->a[r * prm->l + s], ws->rho, (uint8_t)s,
-                                   (uint8_t)r);
+    unsigned n = prm->k * prm->l, e = 0;
+
+    for (; e + 1 < n; e += 2) {
+        uint8_t sr0[2] = {(uint8_t)(e % prm->l), (uint8_t)(e / prm->l)};
+        uint8_t sr1[2] = {(uint8_t)((e + 1) % prm->l),
+                          (uint8_t)((e + 1) / prm->l)};
+        kms_mldsa_rej_ntt_poly_x2(&ws->a[e], &ws->a[e + 1], ws->rho, sr0, sr1);
+    }
+    if (e < n)
+        kms_mldsa_rej_ntt_poly(&ws->a[e], ws->rho, (uint8_t)(e % prm->l),
+                               (uint8_t)(e / prm->l));
 }
 
 /* out[i] = NTT^-1(sum_j A-hat[i][j] o vhat[j]) for i < k. */
@@ -425,9 +433,15 @@ sign_attempt(const mldsa_params *prm, mldsa_ws *ws, uint16_t kappa)
     int32_t g2 = prm->gamma2;
     size_t w1_len;
 
+    /* y = ExpandMask(rho'', kappa) (Algorithm 34), two at a time */
+    for (unsigned r = 0; r + 1 < prm->l; r += 2)
+        kms_mldsa_expand_mask_poly_x2(&ws->y[r], &ws->y[r + 1], ws->rhopp,
+                                      (uint16_t)(kappa + r),
+                                      (uint16_t)(kappa + r + 1), prm);
+    if (prm->l % 2)
+        kms_mldsa_expand_mask_poly(&ws->y[prm->l - 1], ws->rhopp,
+                                   (uint16_t)(kappa + prm->l - 1), prm);
     for (unsigned r = 0; r < prm->l; r++) {
-        kms_mldsa_expand_mask_poly(&ws->y[r], ws->rhopp, (uint16_t)(kappa + r),
-                                   prm);
         ws->yhat[r] = ws->y[r];
         kms_mldsa_ntt(&ws->yhat[r]);
     }

@@ -205,6 +205,10 @@ void kms_mldsa_poly_mul_challenge_small_generic(mldsa_poly *r,
 /* RejNTTPoly(rho || s || r) (Algorithms 30, 32): entry A[r][s]. Public. */
 void kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
                             uint8_t r);
+/* Two entries at once (two-way Keccak): sr = {s, r} for each. */
+void kms_mldsa_rej_ntt_poly_x2(mldsa_poly *a0, mldsa_poly *a1,
+                               const uint8_t rho[32], const uint8_t sr0[2],
+                               const uint8_t sr1[2]);
 /* RejBoundedPoly(rho' || IntegerToBytes(idx, 2)) (Algorithms 31, 33). The
  * result is secret; only the per-sample rejection decision is revealed. */
 void kms_mldsa_rej_bounded_poly(mldsa_poly *a, const uint8_t rhop[64],
@@ -213,6 +217,10 @@ void kms_mldsa_rej_bounded_poly(mldsa_poly *a, const uint8_t rhop[64],
  * gamma1 - 1, gamma1) (Algorithm 34). Constant time. */
 void kms_mldsa_expand_mask_poly(mldsa_poly *y, const uint8_t rhopp[64],
                                 uint16_t idx, const mldsa_params *prm);
+/* Two ExpandMask entries at once (two-way Keccak). */
+void kms_mldsa_expand_mask_poly_x2(mldsa_poly *y0, mldsa_poly *y1,
+                                   const uint8_t rhopp[64], uint16_t idx0,
+                                   uint16_t idx1, const mldsa_params *prm);
 /* SampleInBall(ctilde) (Algorithm 29). ctilde must be public (the signer
  * declassifies it: it is either published in the signature or discarded). */
 void kms_mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *ctilde,

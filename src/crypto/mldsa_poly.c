@@ -254,6 +254,21 @@ MLDSA_DISPATCH(poly_mul_challenge_small,
 
 /* ---- sampling (section 7.3) ------------------------------------------- */
 
+/* CoeffFromThreeBytes (Algorithm 14) over `len` bytes (a multiple of 3)
+ * into a[ctr..]; returns the new count. Public data: every candidate is
+ * stored and kept when below q. */
+static unsigned
+rej_ntt_parse(mldsa_poly *a, unsigned ctr, const uint8_t *buf, size_t len)
+{
+    for (size_t pos = 0; pos + 3 <= len && ctr < MLDSA_N; pos += 3) {
+        uint32_t t = (uint32_t)buf[pos] | (uint32_t)buf[pos + 1] << 8 |
+                     (uint32_t)(buf[pos + 2] & 0x7F) << 16;
+        a->c[ctr] = (int32_t)t;
+        ctr += (t - MLDSA_Q) >> 31;
+    }
+    return ctr;
+}
+
 void
 kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
                        uint8_t r)
@@ -261,8 +276,7 @@ kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
     kms_keccak_ctx ctx;
     uint8_t seed[34];
     uint8_t buf[5 * KMS_SHAKE128_RATE];
-    size_t buf_len = sizeof buf, pos = 0;
-    unsigned ctr = 0;
+    unsigned ctr;
 
     memcpy(seed, rho, 32);
     seed[32] = s;
@@ -272,20 +286,35 @@ kms_mldsa_rej_ntt_poly(mldsa_poly *a, const uint8_t rho[32], uint8_t s,
     /* 5 blocks give 280 candidates; 256 are needed, each accepted with
      * probability q / 2^23. Blocks are multiples of 3 bytes. */
     kms_shake_squeeze_blocks(&ctx, buf, 5);
+    ctr = rej_ntt_parse(a, 0, buf, sizeof buf);
     while (ctr < MLDSA_N) {
-        uint32_t t;
-        if (pos == buf_len) {
-            kms_shake_squeeze_blocks(&ctx, buf, 1);
-            buf_len = KMS_SHAKE128_RATE;
-            pos = 0;
-        }
-        /* CoeffFromThreeBytes (Algorithm 14): top bit of b2 cleared. */
-        t = (uint32_t)buf[pos] | (uint32_t)buf[pos + 1] << 8 |
-            (uint32_t)(buf[pos + 2] & 0x7F) << 16;
-        pos += 3;
-        /* Public data: store unconditionally, keep it if t < q. */
-        a->c[ctr] = (int32_t)t;
-        ctr += (t - MLDSA_Q) >> 31;
+        kms_shake_squeeze_blocks(&ctx, buf, 1);
+        ctr = rej_ntt_parse(a, ctr, buf, KMS_SHAKE128_RATE);
+    }
+}
+
+void
+kms_mldsa_rej_ntt_poly_x2(mldsa_poly *a0, mldsa_poly *a1, const uint8_t rho[32],
+                          const uint8_t sr0[2], const uint8_t sr1[2])
+{
+    kms_keccak_x2_ctx ctx;
+    uint8_t seed0[34], seed1[34];
+    uint8_t buf0[5 * KMS_SHAKE128_RATE], buf1[5 * KMS_SHAKE128_RATE];
+    unsigned ctr0, ctr1;
+
+    memcpy(seed0, rho, 32);
+    memcpy(seed1, rho, 32);
+    memcpy(seed0 + 32, sr0, 2);
+    memcpy(seed1 + 32, sr1, 2);
+    kms_shake_x2_init(&ctx, KMS_SHAKE128_RATE, seed0, seed1, sizeof seed0);
+    kms_shake_x2_squeeze_blocks(&ctx, buf0, buf1, 5);
+    ctr0 = rej_ntt_parse(a0, 0, buf0, sizeof buf0);
+    ctr1 = rej_ntt_parse(a1, 0, buf1, sizeof buf1);
+    /* Rarely more: both streams advance together. */
+    while (ctr0 < MLDSA_N || ctr1 < MLDSA_N) {
+        kms_shake_x2_squeeze_blocks(&ctx, buf0, buf1, 1);
+        ctr0 = rej_ntt_parse(a0, ctr0, buf0, KMS_SHAKE128_RATE);
+        ctr1 = rej_ntt_parse(a1, ctr1, buf1, KMS_SHAKE128_RATE);
     }
 }
 
@@ -362,6 +391,37 @@ kms_mldsa_expand_mask_poly(mldsa_poly *y, const uint8_t rhopp[64], uint16_t idx,
         y->c[i] = prm->gamma1 - y->c[i];
     kc_wipe(buf, sizeof buf);
     kc_wipe(seed, sizeof seed);
+}
+
+void
+kms_mldsa_expand_mask_poly_x2(mldsa_poly *y0, mldsa_poly *y1,
+                              const uint8_t rhopp[64], uint16_t idx0,
+                              uint16_t idx1, const mldsa_params *prm)
+{
+    kms_keccak_x2_ctx ctx;
+    uint8_t seed0[66], seed1[66];
+    uint8_t buf0[5 * KMS_SHAKE256_RATE], buf1[5 * KMS_SHAKE256_RATE];
+
+    memcpy(seed0, rhopp, 64);
+    memcpy(seed1, rhopp, 64);
+    seed0[64] = (uint8_t)idx0;
+    seed0[65] = (uint8_t)(idx0 >> 8);
+    seed1[64] = (uint8_t)idx1;
+    seed1[65] = (uint8_t)(idx1 >> 8);
+    /* 32 * z_bits <= 640 bytes: five blocks of 136 */
+    kms_shake_x2_init(&ctx, KMS_SHAKE256_RATE, seed0, seed1, sizeof seed0);
+    kms_shake_x2_squeeze_blocks(&ctx, buf0, buf1, 5);
+    kms_mldsa_unpack_bits(y0->c, buf0, prm->z_bits);
+    kms_mldsa_unpack_bits(y1->c, buf1, prm->z_bits);
+    for (unsigned i = 0; i < MLDSA_N; i++) {
+        y0->c[i] = prm->gamma1 - y0->c[i];
+        y1->c[i] = prm->gamma1 - y1->c[i];
+    }
+    kms_keccak_x2_wipe(&ctx);
+    kc_wipe(buf0, sizeof buf0);
+    kc_wipe(buf1, sizeof buf1);
+    kc_wipe(seed0, sizeof seed0);
+    kc_wipe(seed1, sizeof seed1);
 }
 
 void

@@ -254,7 +254,63 @@ test_keccak_dispatched_equals_generic(void)
     }
 }
 
+/* The two-way permutation (dispatched and baseline builds) equals two
+ * single permutations. */
+static void
+test_keccak_x2_equals_two_singles(void)
+{
+    uint64_t seed = 6, a0[25], a1[25], b0[25], b1[25], c0[25], c1[25];
+
+    for (int round = 0; round < 300; round++) {
+        for (int i = 0; i < 25; i++) {
+            a0[i] = b0[i] = c0[i] = prng_next(&seed);
+            a1[i] = b1[i] = c1[i] = prng_next(&seed);
+        }
+        kms_keccak_f1600_x2(a0, a1);
+        kms_keccak_f1600_x2_generic(c0, c1);
+        kms_keccak_f1600_generic(b0);
+        kms_keccak_f1600_generic(b1);
+        CHECK_MEM(a0, b0, sizeof a0);
+        CHECK_MEM(a1, b1, sizeof a1);
+        CHECK_MEM(c0, b0, sizeof c0);
+        CHECK_MEM(c1, b1, sizeof c1);
+    }
+}
+
+/* Two SHAKE instances in lockstep give kms_shake128/256 of each input, for
+ * inputs of 0..400 bytes (several absorbed blocks) and 1..3 blocks out. */
+static void
+test_shake_x2_matches_single_shake(void)
+{
+    uint64_t seed = 7;
+    uint8_t in0[400], in1[400], o0[3 * 168], o1[3 * 168], r0[3 * 168],
+        r1[3 * 168];
+
+    for (size_t n = 0; n <= 400; n += 7) {
+        for (int which = 0; which < 2; which++) {
+            size_t rate = which ? KMS_SHAKE256_RATE : KMS_SHAKE128_RATE;
+            size_t blocks = 1 + n % 3;
+            kms_keccak_x2_ctx c;
+            prng_fill(&seed, in0, n);
+            prng_fill(&seed, in1, n);
+            kms_shake_x2_init(&c, rate, in0, in1, n);
+            kms_shake_x2_squeeze_blocks(&c, o0, o1, blocks);
+            if (which) {
+                kms_shake256(in0, n, r0, blocks * rate);
+                kms_shake256(in1, n, r1, blocks * rate);
+            } else {
+                kms_shake128(in0, n, r0, blocks * rate);
+                kms_shake128(in1, n, r1, blocks * rate);
+            }
+            CHECK_MEM(o0, r0, blocks * rate);
+            CHECK_MEM(o1, r1, blocks * rate);
+        }
+    }
+}
+
 const kt_case kt_keccak_cases[] = {
+    KT_CASE(test_keccak_x2_equals_two_singles),
+    KT_CASE(test_shake_x2_matches_single_shake),
     KT_CASE(test_keccak_dispatched_equals_generic),
     KT_CASE(test_sha3_nist_examples_match),
     KT_CASE(test_shake_nist_examples_match),

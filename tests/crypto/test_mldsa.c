@@ -829,6 +829,32 @@ test_mldsa_dispatched_arith_equals_generic(void)
     CHECK_EQ(bad, 0);
 }
 
+/* The two-way samplers equal two calls of the single ones. */
+static void
+test_mldsa_x2_samplers_equal_single(void)
+{
+    const mldsa_params *prm = kms_mldsa_params_get(KMS_MLDSA_65);
+    uint8_t rho[64];
+    mldsa_poly a0, a1, b0, b1;
+
+    REQUIRE(prm);
+    for (int round = 0; round < 20; round++) {
+        uint8_t sr0[2] = {(uint8_t)round, 3}, sr1[2] = {4, (uint8_t)round};
+        memset(rho, 0x30 + round, sizeof rho);
+        kms_mldsa_rej_ntt_poly_x2(&a0, &a1, rho, sr0, sr1);
+        kms_mldsa_rej_ntt_poly(&b0, rho, sr0[0], sr0[1]);
+        kms_mldsa_rej_ntt_poly(&b1, rho, sr1[0], sr1[1]);
+        CHECK_MEM(&a0, &b0, sizeof a0);
+        CHECK_MEM(&a1, &b1, sizeof a1);
+        kms_mldsa_expand_mask_poly_x2(&a0, &a1, rho, (uint16_t)(round * 5),
+                                      (uint16_t)(round * 5 + 1), prm);
+        kms_mldsa_expand_mask_poly(&b0, rho, (uint16_t)(round * 5), prm);
+        kms_mldsa_expand_mask_poly(&b1, rho, (uint16_t)(round * 5 + 1), prm);
+        CHECK_MEM(&a0, &b0, sizeof a0);
+        CHECK_MEM(&a1, &b1, sizeof a1);
+    }
+}
+
 static void
 test_mldsa_strerror_every_code_named(void)
 {
@@ -861,6 +887,7 @@ const kt_case kt_mldsa_cases[] = {
     KT_CASE(test_mldsa_use_hint_recovers_high_bits),
     KT_CASE(test_mldsa_ntt_product_matches_schoolbook),
     KT_CASE(test_mldsa_dispatched_arith_equals_generic),
+    KT_CASE(test_mldsa_x2_samplers_equal_single),
     KT_CASE(test_mldsa_strerror_every_code_named),
 };
 const size_t kt_mldsa_count = KT_COUNT(kt_mldsa_cases);
