@@ -877,10 +877,12 @@ test_backup_committed_seed_restores(void)
 /* ---- crash safety ----------------------------------------------------- */
 
 #define CRASH_BUCKETS 3
+#define CRASH_READY   UINT64_MAX /* "store open": the clock starts now */
 
 static void
 crash_writer(const char *dir, uint64_t next, int wfd)
 {
+    const uint64_t ready = CRASH_READY;
     zap_opts o = zt_opts(ZAP_CREATE);
     zap_db *db = NULL;
     char bucket[16], key[32], val[600];
@@ -888,6 +890,8 @@ crash_writer(const char *dir, uint64_t next, int wfd)
     o.sync = ZAP_SYNC_META;
     if (zap_open(dir, &o, P(ZT_PASSWORD), &db) != ZAP_OK)
         _exit(2);
+    if (write(wfd, &ready, sizeof ready) != sizeof ready)
+        _exit(6);
     for (;; next++) {
         zap_txn *t = NULL;
         if (zap_txn_begin(db, 0, &t) != ZAP_OK)
@@ -911,6 +915,7 @@ crash_writer(const char *dir, uint64_t next, int wfd)
 static void
 crash_rekeyer(const char *dir, int wfd)
 {
+    const uint64_t ready = CRASH_READY;
     zap_opts o = zt_opts(0);
     zap_db *db = NULL;
     uint64_t n = 0;
@@ -918,6 +923,8 @@ crash_rekeyer(const char *dir, int wfd)
     o.sync = ZAP_SYNC_META;
     if (zap_open(dir, &o, P(ZT_PASSWORD), &db) != ZAP_OK)
         _exit(2);
+    if (write(wfd, &ready, sizeof ready) != sizeof ready)
+        _exit(6);
     for (;; n++) {
         if (zap_rekey(db, NULL, NULL) != ZAP_OK)
             _exit(3);
@@ -926,8 +933,9 @@ crash_rekeyer(const char *dir, int wfd)
     }
 }
 
-/* Fork a child running `fn`, let it work for a random 1..max_ms, SIGKILL
- * it, and return the highest value it acknowledged (or `none`). */
+/* Fork a child running the writer or the rekeyer; once it reports its
+ * store open, let it work for a random 1..max_ms, SIGKILL it, and return
+ * the highest value it acknowledged (or `none`). */
 static uint64_t
 run_and_kill(const char *dir, uint64_t next, bool rekey, unsigned max_ms,
              uint64_t none, int *acks)
@@ -951,6 +959,7 @@ run_and_kill(const char *dir, uint64_t next, bool rekey, unsigned max_ms,
         _exit(0);
     }
     close(fds[1]);
+    CHECK(read(fds[0], &v, sizeof v) == sizeof v && v == CRASH_READY);
     ts.tv_sec = 0;
     ts.tv_nsec = (long)ms * 1000000L;
     nanosleep(&ts, NULL);
@@ -958,6 +967,7 @@ run_and_kill(const char *dir, uint64_t next, bool rekey, unsigned max_ms,
     REQUIRE(waitpid(pid, &status, 0) == pid);
     CHECK(WIFSIGNALED(status)); /* it was still working, not failing */
     while (read(fds[0], &v, sizeof v) == sizeof v) {
+        CHECK(v != CRASH_READY);
         best = v;
         (*acks)++;
     }
