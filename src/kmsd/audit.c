@@ -235,9 +235,24 @@ load_tail(kms_audit *a, char *detail, size_t cap)
         return KMS_EAUDIT;
     buf[n] = '\0';
     if (buf[n - 1] != '\n') {
-        snprintf(detail, cap, "audit log ends with an incomplete line; "
-                              "verify it (kms audit verify) and move it aside");
-        return KMS_EAUDIT;
+        /* A crash (or power loss) in the middle of a batch leaves part of
+         * a line. No response waited on it (responses go out only after
+         * the whole batch is synced), so it is cut off, and said so. */
+        char *nl = memrchr(buf, '\n', (size_t)n);
+        off_t keep = nl ? off + (nl - buf) + 1 : off;
+        if ((!nl && off > 0) || ftruncate(a->fd, keep) != 0 ||
+            fsync(a->fd) != 0) {
+            snprintf(detail, cap, "audit log ends with an incomplete line "
+                                  "that cannot be cut off; run kms audit verify");
+            return KMS_EAUDIT;
+        }
+        snprintf(detail, cap, "cut %lld bytes of an incomplete last audit "
+                              "line (left by a crash)",
+                 (long long)(st.st_size - keep));
+        if (!nl)
+            return KMS_OK; /* the file held only that partial line */
+        n = nl - buf + 1;
+        buf[n] = '\0';
     }
     buf[n - 1] = '\0';
     end = buf + n - 1;

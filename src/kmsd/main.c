@@ -444,12 +444,18 @@ main(int argc, char **argv)
         fail("cannot initialise the store", rt.detail);
         goto out;
     }
+    rt.detail[0] = '\0';
     if (kms_ratelimit_new(o.cfg.login_max_failures, o.cfg.login_window,
                           &rt.srv.rl) != KMS_OK ||
         kms_audit_open(o.cfg.audit_path, rt.store, &rt.srv.metrics,
                        &rt.srv.audit, rt.detail, sizeof rt.detail) != KMS_OK) {
         fail("cannot open the audit log", rt.detail);
         goto out;
+    }
+    if (rt.detail[0]) {
+        logj("warn", "audit log repaired",
+             json_pack("{s:s}", "detail", rt.detail));
+        rt.detail[0] = '\0';
     }
     if (start_http(&o, &rt, &ss, &port) != KMS_OK) {
         fail("cannot start the listener", rt.detail);

@@ -188,6 +188,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-KMS-Token: $ROOT" \
   "$BASE/v1/kms/orgs/acme/secrets/app/db/user?env=prod")
 check test_x_kms_token_header_accepted eq "$code" 200
 
+# ---- concurrent writers: batched, yet as if one after the other ---------------------
+racers=()
+for i in $(seq 16); do
+  curl -s -o /dev/null -w '%{http_code}\n' -H "X-KMS-Token: $ROOT" -X POST \
+    "$BASE/v1/kms/orgs/acme/secrets/race/one?env=prod" -d "{\"value\":\"$i\",\"cas\":0}" >> "$tmp/race.codes" &
+  racers+=($!)
+done
+wait "${racers[@]}"
+check test_concurrent_cas_exactly_one_wins eq "$(sort "$tmp/race.codes" | uniq -c | tr -s ' ' | tr '\n' ' ')" " 1 201  15 409 "
+racers=()
+for i in $(seq 16); do
+  curl -s -o /dev/null -w '%{http_code}\n' -H "X-KMS-Token: $ROOT" -X POST \
+    "$BASE/v1/kms/orgs/acme/secrets/race/n$i?env=prod" -d "{\"value\":\"v$i\"}" >> "$tmp/race2.codes" &
+  racers+=($!)
+done
+wait "${racers[@]}"
+check test_concurrent_writes_all_201 eq "$(sort -u "$tmp/race2.codes")" 201
+check test_concurrent_writes_all_listed eq "$("$KMS" secret ls race --env prod | wc -l)" 17
+
 # ---- a limited token: every denial ------------------------------------------------
 READER=$("$KMS" token create --org acme --policy app-read --ttl 1h --raw)
 export KMS_TOKEN=$READER
@@ -335,6 +354,26 @@ check test_restart_versions_kept eq "$("$KMS" secret get app/db/password --env p
 check test_restart_revoked_root_stays_revoked sh -c "! KMS_TOKEN='$ROOT' '$KMS' org ls"
 check test_restart_audit_chain_continues "$KMS" audit verify "$LOG"
 stop
+
+# ---- crash: SIGKILL under writes, then a torn audit line; nothing acknowledged is lost
+check test_crash_restart start
+export KMS_TOKEN=$WRITER
+for i in $(seq 20); do printf "c$i" | "$KMS" secret set app/crash --env prod >/dev/null; done
+( while :; do curl -s -o /dev/null -H "X-KMS-Token: $WRITER" -X POST \
+    "$BASE/v1/kms/orgs/acme/secrets/app/load?env=prod" -d '{"value":"x"}'; done ) &
+loader=$!
+sleep 0.5
+{ kill -KILL "$pid"; wait "$pid"; } 2>/dev/null || true
+pid=""
+kill "$loader"
+wait "$loader" 2>/dev/null || true
+printf '{"time":"2026-11-21T00:00:00Z","route":"tor' >> "$LOG"
+check test_crash_restart_after_sigkill start
+check test_crash_acknowledged_write_kept eq "$("$KMS" secret get app/crash --env prod --raw)" c20
+check test_crash_torn_line_cut grep -q 'audit log repaired' "$tmp/kmsd.log"
+stop
+check test_crash_audit_chain_intact "$KMS" audit verify "$LOG"
+sed -i '/audit log repaired/d' "$tmp/kmsd.log"
 
 printf 'xyzzy-not-the-password\n' > "$tmp/pw"
 rc=0; "$KMSD" --data "$tmp/data" --listen 127.0.0.1:0 "${COMMON[@]}" 2>"$tmp/wrong.log" || rc=$?
