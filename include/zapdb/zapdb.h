@@ -95,7 +95,8 @@ typedef struct zap_opts {
     /* Argon2id cost, used when a store is created (later opens read the
      * cost from the store's authenticated header). 0 picks the default:
      * opslimit 3, memlimit 64 MiB (libsodium's "moderate"-class cost).
-     * Minimums: opslimit 1, memlimit 8 KiB (tests only). */
+     * Minimums: opslimit 1, memlimit 8 KiB (tests only); maximums: opslimit
+     * 64, memlimit 4 GiB (a header or backup asking for more is refused). */
     uint64_t kdf_opslimit;
     size_t kdf_memlimit;
     /* Largest size the data file may grow to; 0 picks 16 GiB (the file
