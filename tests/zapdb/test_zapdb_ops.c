@@ -567,16 +567,18 @@ test_bitflip_in_data_file_detected(void)
     span spans[64], hdr;
     size_t n, file_len = 0;
     uint8_t *orig;
+    const char *base;
     int detected = 0;
 
     fill_store(db, 30, 300);
     zap_close(db);
     orig = kt_read_all(kt_path(src, "data.mdb"), &file_len);
     REQUIRE(orig);
+    base = kt_tmpdir();
     n = payload_spans(src, spans, 64, &hdr);
     REQUIRE(n == 30);
     for (int round = 0; round < 80; round++) {
-        const char *dir = kt_tmpdir();
+        char dir[4096];
         bool in_header = round % 10 == 9;
         const span *s = in_header ? &hdr : &spans[randombytes_uniform(n)];
         size_t off = s->off + randombytes_uniform((uint32_t)s->len);
@@ -585,6 +587,8 @@ test_bitflip_in_data_file_detected(void)
         zap_db *t = NULL;
 
         REQUIRE(off < file_len);
+        snprintf(dir, sizeof dir, "%s/round-%d", base, round);
+        REQUIRE(mkdir(dir, 0700) == 0);
         orig[off] ^= bit;
         REQUIRE(kt_write_file(kt_path(dir, "data.mdb"), orig, file_len, 0600) ==
                 0);
@@ -595,6 +599,7 @@ test_bitflip_in_data_file_detected(void)
             CHECK(t == NULL);
             zap_close(t);
             detected++;
+            kc_rmtree(dir);
             continue;
         }
         REQUIRE(t);
@@ -624,9 +629,10 @@ test_truncated_data_file_fails_cleanly(void)
     orig = kt_read_all(kt_path(src, "data.mdb"), &len);
     REQUIRE(orig && len > 40000);
     for (size_t i = 0; i < KT_COUNT(cuts) + 1; i++) {
-        const char *dir = kt_tmpdir();
+        const char *dir = kt_path(src, "cut");
         size_t cut = i < KT_COUNT(cuts) ? cuts[i] : len / 2;
         zap_db *t = NULL;
+        REQUIRE(mkdir(dir, 0700) == 0);
         REQUIRE(kt_write_file(kt_path(dir, "data.mdb"), orig, cut, 0600) == 0);
         zap_opts o = zt_opts(0);
         zap_err rc = zap_open(dir, &o, P(ZT_PASSWORD), &t);
@@ -777,6 +783,7 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
 {
     const char *bk = kt_path(kt_tmpdir(), "b.zbk");
     const char *bad = kt_path(kt_tmpdir(), "bad.zbk");
+    const char *dst = kt_path(kt_tmpdir(), "r");
     zap_db *db = zt_create(NULL);
     zap_opts o = zt_opts(0);
     uint8_t *d;
@@ -788,9 +795,9 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
     zap_close(db);
     d = kt_read_all(bk, &n);
     REQUIRE(d && n > 2000);
-    /* Truncations at many lengths, including just before the end. */
+    /* Truncations at many lengths, including just before the end. Each
+     * failed restore removes `dst`, so the next one can reuse it. */
     for (int i = 0; i < 24; i++) {
-        const char *dst = kt_path(kt_tmpdir(), "r");
         size_t cut = i < 20 ? (size_t)randombytes_uniform((uint32_t)n)
                             : n - (size_t)(i - 19);
         REQUIRE(kt_write_file(bad, d, cut, 0600) == 0);
@@ -800,7 +807,6 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
     }
     /* Bit flips past the header: each one is caught. */
     for (int i = 0; i < 24; i++) {
-        const char *dst = kt_path(kt_tmpdir(), "r");
         size_t off = 104 + randombytes_uniform((uint32_t)(n - 104));
         d[off] ^= 0x10;
         REQUIRE(kt_write_file(bad, d, n, 0600) == 0);
@@ -811,7 +817,6 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
     }
     /* Trailing garbage after the final message. */
     {
-        const char *dst = kt_path(kt_tmpdir(), "r");
         uint8_t *ext = malloc(n + 1);
         REQUIRE(ext);
         memcpy(ext, d, n);
@@ -823,7 +828,6 @@ test_restore_tampered_or_truncated_backup_ecorrupt(void)
     }
     /* Absurd KDF cost in the header is refused before any work. */
     {
-        const char *dst = kt_path(kt_tmpdir(), "r");
         uint8_t save = d[23];
         d[23] = 0x7f;
         REQUIRE(kt_write_file(bad, d, n, 0600) == 0);
