@@ -63,7 +63,8 @@ setup(void)
         abort();
     must("POST", "/v1/kms/orgs", NULL, "{\"name\":\"acme\"}", NULL);
     must("PUT", "/v1/kms/orgs/acme/policies/r", NULL,
-         "{\"rules\":[{\"path\":\"secrets/prod/**\",\"capabilities\":[\"read\",\"list\"]},"
+         "{\"rules\":[{\"path\":\"secrets/prod/"
+         "**\",\"capabilities\":[\"read\",\"list\"]},"
          "{\"path\":\"secrets/prod/x/*\",\"capabilities\":[\"deny\"]}]}",
          NULL);
     must("POST", "/v1/kms/orgs/acme/tokens", NULL,

@@ -22,9 +22,11 @@ cmd_audit(kms_cli *c)
         return KMS_EXIT_ERROR;
     }
     if (c->json) {
-        json_t *o = json_pack("{s:b,s:I}", "ok", r == 0, "lines", (json_int_t)lines);
+        json_t *o =
+            json_pack("{s:b,s:I}", "ok", r == 0, "lines", (json_int_t)lines);
         if (r)
-            json_object_set_new(o, "first_bad_line", json_integer((json_int_t)bad));
+            json_object_set_new(o, "first_bad_line",
+                                json_integer((json_int_t)bad));
         if (r)
             json_object_set_new(o, "reason", json_string(why));
         cli_print(c, o);

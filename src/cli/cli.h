@@ -14,17 +14,17 @@
 
 enum {
     KMS_EXIT_OK = 0,
-    KMS_EXIT_ERROR = 1,     /* any other failure */
-    KMS_EXIT_USAGE = 2,     /* bad command line */
-    KMS_EXIT_NOTFOUND = 3,  /* 404 */
-    KMS_EXIT_DENIED = 4,    /* 401 or 403: no token, bad token, no permission */
-    KMS_EXIT_CONFLICT = 5,  /* 409: check-and-set mismatch, already exists */
-    KMS_EXIT_TAMPERED = 6,  /* audit verify found a bad line */
-    KMS_EXIT_UNAVAIL = 7,   /* cannot reach kmsd, or 503 */
-    KMS_EXIT_RATE = 8,      /* 429 */
+    KMS_EXIT_ERROR = 1,    /* any other failure */
+    KMS_EXIT_USAGE = 2,    /* bad command line */
+    KMS_EXIT_NOTFOUND = 3, /* 404 */
+    KMS_EXIT_DENIED = 4,   /* 401 or 403: no token, bad token, no permission */
+    KMS_EXIT_CONFLICT = 5, /* 409: check-and-set mismatch, already exists */
+    KMS_EXIT_TAMPERED = 6, /* audit verify found a bad line */
+    KMS_EXIT_UNAVAIL = 7,  /* cannot reach kmsd, or 503 */
+    KMS_EXIT_RATE = 8,     /* 429 */
 };
 
-#define CLI_MAX_POS 8
+#define CLI_MAX_POS      8
 #define CLI_MAX_POLICIES 32
 
 /* Every option any command takes; each command uses what it needs. */

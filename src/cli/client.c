@@ -102,7 +102,8 @@ cli_http(kms_cli *c, const char *method, const char *path, const char *query,
     *status = 0;
     if (!h)
         return KMS_EXIT_ERROR;
-    url_len = strlen(c->addr) + strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
+    url_len =
+        strlen(c->addr) + strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
     if (!(url = malloc(url_len)))
         goto out;
     snprintf(url, url_len, "%s%s%s%s", c->addr, path, query ? "?" : "",
@@ -180,13 +181,19 @@ cli_status_exit(long status, const json_t *resp)
     fprintf(stderr, "kms: %ld %s%s%s\n", status, code ? code : "error",
             msg ? ": " : "", msg ? msg : "");
     switch (status) {
-    case 404: return KMS_EXIT_NOTFOUND;
+    case 404:
+        return KMS_EXIT_NOTFOUND;
     case 401:
-    case 403: return KMS_EXIT_DENIED;
-    case 409: return KMS_EXIT_CONFLICT;
-    case 429: return KMS_EXIT_RATE;
-    case 503: return KMS_EXIT_UNAVAIL;
-    default: return KMS_EXIT_ERROR;
+    case 403:
+        return KMS_EXIT_DENIED;
+    case 409:
+        return KMS_EXIT_CONFLICT;
+    case 429:
+        return KMS_EXIT_RATE;
+    case 503:
+        return KMS_EXIT_UNAVAIL;
+    default:
+        return KMS_EXIT_ERROR;
     }
 }
 
@@ -219,12 +226,24 @@ print_scalar(const json_t *v)
     json_t *x;
 
     switch (json_typeof(v)) {
-    case JSON_STRING: fputs(json_string_value(v), stdout); break;
-    case JSON_INTEGER: printf("%lld", (long long)json_integer_value(v)); break;
-    case JSON_REAL: printf("%g", json_real_value(v)); break;
-    case JSON_TRUE: fputs("true", stdout); break;
-    case JSON_FALSE: fputs("false", stdout); break;
-    case JSON_NULL: fputs("-", stdout); break;
+    case JSON_STRING:
+        fputs(json_string_value(v), stdout);
+        break;
+    case JSON_INTEGER:
+        printf("%lld", (long long)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        printf("%g", json_real_value(v));
+        break;
+    case JSON_TRUE:
+        fputs("true", stdout);
+        break;
+    case JSON_FALSE:
+        fputs("false", stdout);
+        break;
+    case JSON_NULL:
+        fputs("-", stdout);
+        break;
     case JSON_ARRAY:
         json_array_foreach(v, i, x)
         {
@@ -234,7 +253,9 @@ print_scalar(const json_t *v)
         }
         break;
     case JSON_OBJECT:
-    default: fputs("{...}", stdout); break;
+    default:
+        fputs("{...}", stdout);
+        break;
     }
 }
 
@@ -258,9 +279,11 @@ print_rows(const json_t *arr)
             if (json_is_string(cell))
                 snprintf(tmp, sizeof tmp, "%s", json_string_value(cell));
             else if (json_is_integer(cell))
-                snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(cell));
+                snprintf(tmp, sizeof tmp, "%lld",
+                         (long long)json_integer_value(cell));
             else if (json_is_boolean(cell))
-                snprintf(tmp, sizeof tmp, "%s", json_is_true(cell) ? "true" : "false");
+                snprintf(tmp, sizeof tmp, "%s",
+                         json_is_true(cell) ? "true" : "false");
             else
                 snprintf(tmp, sizeof tmp, "-");
             printf("%-22s", tmp);

@@ -67,8 +67,10 @@ cmd_login(kms_cli *c)
         goto out;
     tok = json_string_value(json_object_get(resp, "token"));
     rc = KMS_EXIT_ERROR;
-    if (!tok || cli_token_path(path, sizeof path) != 0 || make_parent(path) != 0 ||
-        kc_write_file_atomic(path, (const uint8_t *)tok, strlen(tok), 0600) != 0) {
+    if (!tok || cli_token_path(path, sizeof path) != 0 ||
+        make_parent(path) != 0 ||
+        kc_write_file_atomic(path, (const uint8_t *)tok, strlen(tok), 0600) !=
+            0) {
         fprintf(stderr, "kms: cannot write the token file\n");
         goto out;
     }

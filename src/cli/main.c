@@ -18,20 +18,27 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"login", cmd_login, "login --client-id ID [--secret-file F]   (secret on stdin otherwise)"},
+    {"login", cmd_login,
+     "login --client-id ID [--secret-file F]   (secret on stdin otherwise)"},
     {"status", cmd_status, "status"},
-    {"secret", cmd_secret, "secret get|set|ls|history|rm|undelete|destroy PATH --env E [--org O]"},
-    {"token", cmd_token, "token create|revoke|lookup [ACCESSOR] [--policy P ...] [--ttl D] [--self]"},
+    {"secret", cmd_secret,
+     "secret get|set|ls|history|rm|undelete|destroy PATH --env E [--org O]"},
+    {"token", cmd_token,
+     "token create|revoke|lookup [ACCESSOR] [--policy P ...] [--ttl D] "
+     "[--self]"},
     {"policy", cmd_policy, "policy write|read|ls|rm [NAME] [--file F]"},
     {"org", cmd_org, "org create NAME | org ls"},
-    {"identity", cmd_identity, "identity create --name N [--policy P ...] | ls | rm CLIENT_ID | admin --name N"},
+    {"identity", cmd_identity,
+     "identity create --name N [--policy P ...] | ls | rm CLIENT_ID | admin "
+     "--name N"},
     {"audit", cmd_audit, "audit verify FILE"},
 };
 
 static void
 usage(void)
 {
-    fputs("usage: kms [--addr URL] [--json] [--cacert FILE] COMMAND ...\n", stderr);
+    fputs("usage: kms [--addr URL] [--json] [--cacert FILE] COMMAND ...\n",
+          stderr);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(stderr, "  kms %s\n", commands[i].help);
     fputs("environment: KMS_ADDR, KMS_TOKEN, KMS_TOKEN_FILE, KMS_ORG\n"
@@ -43,9 +50,26 @@ usage(void)
 static int
 parse(int argc, char **argv, kms_cli *c)
 {
-    enum { O_ADDR = 256, O_CACERT, O_JSON, O_ORG, O_ENV, O_FILE, O_TTL,
-           O_CID, O_SFILE, O_NAME, O_VERSION, O_VERSIONS, O_CAS, O_POLICY,
-           O_REC, O_RAW, O_SELF, O_HELP };
+    enum {
+        O_ADDR = 256,
+        O_CACERT,
+        O_JSON,
+        O_ORG,
+        O_ENV,
+        O_FILE,
+        O_TTL,
+        O_CID,
+        O_SFILE,
+        O_NAME,
+        O_VERSION,
+        O_VERSIONS,
+        O_CAS,
+        O_POLICY,
+        O_REC,
+        O_RAW,
+        O_SELF,
+        O_HELP
+    };
     static const struct option lo[] = {
         {"addr", required_argument, 0, O_ADDR},
         {"cacert", required_argument, 0, O_CACERT},
@@ -69,7 +93,8 @@ parse(int argc, char **argv, kms_cli *c)
     };
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "+rj", lo, NULL)) != -1 || optind < argc) {
+    while ((ch = getopt_long(argc, argv, "+rj", lo, NULL)) != -1 ||
+           optind < argc) {
         if (ch == -1) {
             /* a positional: keep it, go on parsing options after it */
             if (c->npos == CLI_MAX_POS)
@@ -78,31 +103,64 @@ parse(int argc, char **argv, kms_cli *c)
             continue;
         }
         switch (ch) {
-        case O_ADDR: c->addr = optarg; break;
-        case O_CACERT: c->cacert = optarg; break;
+        case O_ADDR:
+            c->addr = optarg;
+            break;
+        case O_CACERT:
+            c->cacert = optarg;
+            break;
         case 'j':
-        case O_JSON: c->json = true; break;
-        case O_ORG: c->org = optarg; break;
-        case O_ENV: c->env = optarg; break;
-        case O_FILE: c->file = optarg; break;
-        case O_TTL: c->ttl = optarg; break;
-        case O_CID: c->client_id = optarg; break;
-        case O_SFILE: c->secret_file = optarg; break;
-        case O_NAME: c->name = optarg; break;
-        case O_VERSION: c->version = optarg; break;
-        case O_VERSIONS: c->versions = optarg; break;
-        case O_CAS: c->cas = optarg; break;
+        case O_JSON:
+            c->json = true;
+            break;
+        case O_ORG:
+            c->org = optarg;
+            break;
+        case O_ENV:
+            c->env = optarg;
+            break;
+        case O_FILE:
+            c->file = optarg;
+            break;
+        case O_TTL:
+            c->ttl = optarg;
+            break;
+        case O_CID:
+            c->client_id = optarg;
+            break;
+        case O_SFILE:
+            c->secret_file = optarg;
+            break;
+        case O_NAME:
+            c->name = optarg;
+            break;
+        case O_VERSION:
+            c->version = optarg;
+            break;
+        case O_VERSIONS:
+            c->versions = optarg;
+            break;
+        case O_CAS:
+            c->cas = optarg;
+            break;
         case O_POLICY:
             if (c->npolicies == CLI_MAX_POLICIES)
                 return -1;
             c->policies[c->npolicies++] = optarg;
             break;
         case 'r':
-        case O_REC: c->recursive = true; break;
-        case O_RAW: c->raw = true; break;
-        case O_SELF: c->self = true; break;
+        case O_REC:
+            c->recursive = true;
+            break;
+        case O_RAW:
+            c->raw = true;
+            break;
+        case O_SELF:
+            c->self = true;
+            break;
         case O_HELP:
-        default: return -1;
+        default:
+            return -1;
         }
     }
     return 0;

@@ -14,10 +14,13 @@ run(kms_cli *c, const char *method, const char *path, json_t *body,
     long status;
     int rc;
 
-    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) == 0 &&
+    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) ==
+            0 &&
         (rc = cli_status_exit(status, resp)) == KMS_EXIT_OK) {
-        if (list_key && !c->json && json_is_array(json_object_get(resp, list_key)) &&
-            json_is_string(json_array_get(json_object_get(resp, list_key), 0))) {
+        if (list_key && !c->json &&
+            json_is_array(json_object_get(resp, list_key)) &&
+            json_is_string(
+                json_array_get(json_object_get(resp, list_key), 0))) {
             size_t i;
             json_t *k;
             json_array_foreach(json_object_get(resp, list_key), i, k)

@@ -26,18 +26,21 @@ cmd_policy(kms_cli *c)
     if (strcmp(sub, "ls") == 0) {
         snprintf(path, sizeof path, "/v1/kms/orgs/%.64s/policies", org);
     } else if (name && strlen(name) <= 64) {
-        snprintf(path, sizeof path, "/v1/kms/orgs/%.64s/policies/%s", org, name);
+        snprintf(path, sizeof path, "/v1/kms/orgs/%.64s/policies/%s", org,
+                 name);
         if (strcmp(sub, "write") == 0) {
             uint8_t *buf = NULL;
             size_t n = 0;
-            int e = c->file ? kc_read_file(c->file, 256 * 1024, false, &buf, &n)
-                            : kc_read_fd(STDIN_FILENO, 256 * 1024, false, &buf, &n);
+            int e = c->file
+                        ? kc_read_file(c->file, 256 * 1024, false, &buf, &n)
+                        : kc_read_fd(STDIN_FILENO, 256 * 1024, false, &buf, &n);
             json_error_t je;
             if (e != 0) {
                 fprintf(stderr, "kms: cannot read the policy document\n");
                 return KMS_EXIT_ERROR;
             }
-            body = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &je);
+            body =
+                json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &je);
             free(buf);
             if (!body) {
                 fprintf(stderr, "kms: policy is not valid JSON: %s (line %d)\n",
@@ -53,7 +56,8 @@ cmd_policy(kms_cli *c)
     } else {
         return rc;
     }
-    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) == 0 &&
+    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) ==
+            0 &&
         (rc = cli_status_exit(status, resp)) == KMS_EXIT_OK) {
         if (strcmp(sub, "ls") == 0 && !c->json) {
             size_t i;

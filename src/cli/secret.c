@@ -109,7 +109,8 @@ read_value(const kms_cli *c)
     v = json_stringn((const char *)buf, n);
     kc_secure_free(buf);
     if (!v)
-        fprintf(stderr, "kms: the value must be UTF-8 text (base64 binary data)\n");
+        fprintf(stderr,
+                "kms: the value must be UTF-8 text (base64 binary data)\n");
     return v;
 }
 

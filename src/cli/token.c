@@ -52,12 +52,14 @@ cmd_token(kms_cli *c)
         } else if (acc && strlen(acc) <= 64 &&
                    (strcmp(sub, "lookup") == 0 || strcmp(sub, "revoke") == 0)) {
             method = strcmp(sub, "lookup") == 0 ? "GET" : "DELETE";
-            snprintf(path, sizeof path, "/v1/kms/orgs/%.64s/tokens/%s", org, acc);
+            snprintf(path, sizeof path, "/v1/kms/orgs/%.64s/tokens/%s", org,
+                     acc);
         } else {
             return rc;
         }
     }
-    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) == 0 &&
+    if ((rc = cli_http(c, method, path, NULL, body, true, &status, &resp)) ==
+            0 &&
         (rc = cli_status_exit(status, resp)) == KMS_EXIT_OK) {
         if (c->raw && json_object_get(resp, "token"))
             puts(json_string_value(json_object_get(resp, "token")));

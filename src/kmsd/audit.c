@@ -137,7 +137,8 @@ check_line(const char *line, size_t n, const char *prev, uint64_t want_seq,
     body[n - HASH_MEMBER_LEN] = '}';
     body[n - HASH_MEMBER_LEN + 1] = '\0';
     sha256_hex(body, n - HASH_MEMBER_LEN + 1, calc);
-    j = json_loadb(body, n - HASH_MEMBER_LEN + 1, JSON_REJECT_DUPLICATES, &jerr);
+    j = json_loadb(body, n - HASH_MEMBER_LEN + 1, JSON_REJECT_DUPLICATES,
+                   &jerr);
     free(body);
     if (!kc_ct_eq(calc, hash, 64))
         why = "line content does not match its hash (edited)";
@@ -185,7 +186,8 @@ kms_audit_verify_file(const char *path, uint64_t *lines, uint64_t *bad_line,
         if (no == 1) {
             /* a log may start after rotation: take its first seq */
             json_t *j = json_loadb(line, (size_t)n, 0, NULL);
-            seq = j ? (uint64_t)json_integer_value(json_object_get(j, "seq")) : 0;
+            seq =
+                j ? (uint64_t)json_integer_value(json_object_get(j, "seq")) : 0;
             if (j && json_is_string(json_object_get(j, "prev")))
                 kc_strlcpy(prev, json_string_value(json_object_get(j, "prev")),
                            sizeof prev);
@@ -229,7 +231,9 @@ load_tail(kms_audit *a, char *detail, size_t cap)
     a->regular = S_ISREG(st.st_mode);
     if (!a->regular || st.st_size == 0)
         return KMS_OK;
-    off = st.st_size > (off_t)sizeof buf - 1 ? st.st_size - (off_t)sizeof buf + 1 : 0;
+    off = st.st_size > (off_t)sizeof buf - 1
+              ? st.st_size - (off_t)sizeof buf + 1
+              : 0;
     n = pread(a->fd, buf, sizeof buf - 1, off);
     if (n <= 0)
         return KMS_EAUDIT;
@@ -242,12 +246,14 @@ load_tail(kms_audit *a, char *detail, size_t cap)
         off_t keep = nl ? off + (nl - buf) + 1 : off;
         if ((!nl && off > 0) || ftruncate(a->fd, keep) != 0 ||
             fsync(a->fd) != 0) {
-            snprintf(detail, cap, "audit log ends with an incomplete line "
-                                  "that cannot be cut off; run kms audit verify");
+            snprintf(detail, cap,
+                     "audit log ends with an incomplete line "
+                     "that cannot be cut off; run kms audit verify");
             return KMS_EAUDIT;
         }
-        snprintf(detail, cap, "cut %lld bytes of an incomplete last audit "
-                              "line (left by a crash)",
+        snprintf(detail, cap,
+                 "cut %lld bytes of an incomplete last audit "
+                 "line (left by a crash)",
                  (long long)(st.st_size - keep));
         if (!nl)
             return KMS_OK; /* the file held only that partial line */
@@ -267,8 +273,9 @@ load_tail(kms_audit *a, char *detail, size_t cap)
     json_decref(j);
     if (!j || seq == 0 ||
         check_line(start, (size_t)(end - start), a->prev, seq, hash, &seq)) {
-        snprintf(detail, cap, "the audit log's last line is not a valid "
-                              "chained record; run kms audit verify");
+        snprintf(detail, cap,
+                 "the audit log's last line is not a valid "
+                 "chained record; run kms audit verify");
         return KMS_EAUDIT;
     }
     memcpy(a->prev, hash, sizeof a->prev);
@@ -310,8 +317,8 @@ write_batch(kms_audit *a, aq_item *batch)
     for (aq_item *it = batch; it; it = it->next) {
         char hash[65];
         size_t n;
-        char *line = it->rec ? kms_audit_line(it->rec, seq + 1, prev, hash, &n)
-                             : NULL;
+        char *line =
+            it->rec ? kms_audit_line(it->rec, seq + 1, prev, hash, &n) : NULL;
         if (!line)
             goto out;
         if (len + n + 1 > cap) {
@@ -338,7 +345,8 @@ write_batch(kms_audit *a, aq_item *batch)
         pthread_cond_broadcast(&a->sync_cv);
         pthread_mutex_unlock(&a->mu);
     }
-    logged = write_all(a->fd, buf, len) && (!a->regular || fdatasync(a->fd) == 0);
+    logged =
+        write_all(a->fd, buf, len) && (!a->regular || fdatasync(a->fd) == 0);
     if (gen) {
         pthread_mutex_lock(&a->mu);
         while (a->sync_done != gen)

@@ -64,9 +64,9 @@ random_hex(const char *prefix, size_t nbytes, char *out, size_t cap)
 }
 
 kms_err
-kms_token_mint(kms_txn *txn, const char *org, const json_t *policies,
-               bool root, const char *identity, uint64_t ttl, int64_t now,
-               char *token, char *id)
+kms_token_mint(kms_txn *txn, const char *org, const json_t *policies, bool root,
+               const char *identity, uint64_t ttl, int64_t now, char *token,
+               char *id)
 {
     json_t *rec;
     json_t *pol = policies ? json_deep_copy(policies) : json_array();
@@ -75,10 +75,10 @@ kms_token_mint(kms_txn *txn, const char *org, const json_t *policies,
     random_hex("kms_", 32, token, KMS_TOKEN_LEN + 1);
     kms_token_id(token, id);
     rec = json_pack("{s:s,s:o,s:b,s:s?,s:I,s:I,s:I,s:b}", "org", org ? org : "",
-                    "policies", pol, "root", root,
-                    "identity", identity, "created", (json_int_t)now,
-                    "expires", (json_int_t)(ttl ? now + (int64_t)ttl : 0),
-                    "ttl", (json_int_t)ttl, "renewable", ttl != 0);
+                    "policies", pol, "root", root, "identity", identity,
+                    "created", (json_int_t)now, "expires",
+                    (json_int_t)(ttl ? now + (int64_t)ttl : 0), "ttl",
+                    (json_int_t)ttl, "renewable", ttl != 0);
     if (!rec)
         return KMS_ENOMEM;
     rc = kms_json_put(txn, "tokens", id, rec);
@@ -113,8 +113,7 @@ kms_authenticate(kms_ctx *c)
         goto out;
     }
     c->who.root = json_is_true(json_object_get(rec, "root"));
-    kc_strlcpy(c->who.org,
-               json_string_value(json_object_get(rec, "org")) ?: "",
+    kc_strlcpy(c->who.org, json_string_value(json_object_get(rec, "org")) ?: "",
                sizeof c->who.org);
     ident = json_string_value(json_object_get(rec, "identity"));
     if (ident)
@@ -125,10 +124,9 @@ kms_authenticate(kms_ctx *c)
     else
         snprintf(c->who.display, sizeof c->who.display, "token:%.16s",
                  c->who.id);
-    if (!c->who.root &&
-        (rc = kms_load_policies(&txn, c->who.org,
-                                json_object_get(rec, "policies"),
-                                &c->who.policies)) != KMS_OK)
+    if (!c->who.root && (rc = kms_load_policies(
+                             &txn, c->who.org, json_object_get(rec, "policies"),
+                             &c->who.policies)) != KMS_OK)
         goto out;
     c->who.token = rec;
     rec = NULL;
@@ -154,13 +152,14 @@ check_policy_names(kms_ctx *c, const json_t *policies, const char *admin_res)
         c->detail = "policies must be an array of names";
         return KMS_EINVAL;
     }
-    json_array_foreach(policies, i, p) if (!kms_valid_ident(json_string_value(p)))
+    json_array_foreach(policies, i,
+                       p) if (!kms_valid_ident(json_string_value(p)))
     {
         c->detail = "invalid policy name";
         return KMS_EINVAL;
     }
-    if (c->who.root || kms_policy_allows(c->who.policies, admin_res,
-                                         KMS_CAP_ADMIN))
+    if (c->who.root ||
+        kms_policy_allows(c->who.policies, admin_res, KMS_CAP_ADMIN))
         return KMS_OK;
     json_array_foreach(policies, i, p)
     {
@@ -195,13 +194,13 @@ token_view(const char *id, const json_t *rec)
 {
     char t[32];
     int64_t exp = json_integer_value(json_object_get(rec, "expires"));
-    json_t *o = json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "accessor", id, "org",
-                          json_object_get(rec, "org"), "policies",
-                          json_object_get(rec, "policies") ?: json_null(),
-                          "root", json_object_get(rec, "root") ?: json_false(),
-                          "ttl", json_object_get(rec, "ttl") ?: json_null(),
-                          "renewable",
-                          json_object_get(rec, "renewable") ?: json_false());
+    json_t *o =
+        json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "accessor", id, "org",
+                  json_object_get(rec, "org"), "policies",
+                  json_object_get(rec, "policies") ?: json_null(), "root",
+                  json_object_get(rec, "root") ?: json_false(), "ttl",
+                  json_object_get(rec, "ttl") ?: json_null(), "renewable",
+                  json_object_get(rec, "renewable") ?: json_false());
     if (!o)
         return NULL;
     if (json_object_get(rec, "identity"))
@@ -230,8 +229,8 @@ kms_h_token_create(kms_ctx *c)
         return rc;
     if ((rc = check_policy_names(c, pol, "sys/tokens")) != KMS_OK)
         return rc;
-    ttl = pick_ttl(c, json_object_get(c->body, "ttl"), c->srv->default_ttl,
-                   &rc);
+    ttl =
+        pick_ttl(c, json_object_get(c->body, "ttl"), c->srv->default_ttl, &rc);
     if (rc != KMS_OK)
         return rc;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
@@ -280,17 +279,18 @@ kms_h_token_renew(kms_ctx *c)
         c->detail = "token is not renewable";
         return KMS_EINVAL;
     }
-    ttl = pick_ttl(c, json_object_get(c->body, "ttl"),
-                   (uint64_t)json_integer_value(
-                       json_object_get(c->who.token, "ttl")),
-                   &rc);
+    ttl = pick_ttl(
+        c, json_object_get(c->body, "ttl"),
+        (uint64_t)json_integer_value(json_object_get(c->who.token, "ttl")),
+        &rc);
     if (rc != KMS_OK)
         return rc;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
     if ((rc = kms_json_get(&txn, "tokens", c->who.id, &rec)) != KMS_OK)
         goto out;
-    json_object_set_new(rec, "expires", json_integer((json_int_t)(now + (int64_t)ttl)));
+    json_object_set_new(rec, "expires",
+                        json_integer((json_int_t)(now + (int64_t)ttl)));
     json_object_set_new(rec, "ttl", json_integer((json_int_t)ttl));
     if ((rc = kms_json_put(&txn, "tokens", c->who.id, rec)) != KMS_OK)
         goto out;
@@ -327,14 +327,16 @@ kms_h_token_revoke_self(kms_ctx *c)
     c->decision = "allow";
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
-    if (c->who.root && !json_is_string(json_object_get(c->who.token, "identity"))) {
+    if (c->who.root &&
+        !json_is_string(json_object_get(c->who.token, "identity"))) {
         rc = kms_st2err(kms_txn_scan(&txn, "identities", NULL, 0, true,
                                      find_admin, &admin_exists));
         if (rc != KMS_OK)
             goto out;
         if (!admin_exists) {
             c->decision = "deny";
-            c->detail = "create an admin identity before revoking the root token";
+            c->detail =
+                "create an admin identity before revoking the root token";
             rc = KMS_EDENIED;
             goto out;
         }
@@ -400,8 +402,8 @@ kms_h_token_revoke(kms_ctx *c)
         return KMS_ESTORE;
     if ((rc = token_in_org(c, &txn, &rec)) != KMS_OK)
         goto out;
-    rc = kms_st2err(kms_txn_del(&txn, "tokens", c->param_id,
-                                strlen(c->param_id)));
+    rc = kms_st2err(
+        kms_txn_del(&txn, "tokens", c->param_id, strlen(c->param_id)));
     if (rc == KMS_OK)
         rc = kms_st2err(kms_txn_commit(&txn));
     c->store_written = rc == KMS_OK;
@@ -413,7 +415,8 @@ out:
     return rc;
 }
 
-/* ---- token clean-up ---------------------------------------------------------- */
+/* ---- token clean-up
+ * ---------------------------------------------------------- */
 
 typedef struct {
     const char *identity;
@@ -437,8 +440,7 @@ sweep_pick(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 }
 
 kms_err
-kms_tokens_sweep(kms_txn *txn, const char *identity, int64_t now,
-                 size_t *count)
+kms_tokens_sweep(kms_txn *txn, const char *identity, int64_t now, size_t *count)
 {
     sweep_ctx s = {identity, now, json_array()};
     size_t i;
@@ -461,7 +463,8 @@ kms_tokens_sweep(kms_txn *txn, const char *identity, int64_t now,
     return rc;
 }
 
-/* ---- identities ------------------------------------------------------------- */
+/* ---- identities -------------------------------------------------------------
+ */
 
 static kms_err
 identity_new(kms_ctx *c, const char *org, bool admin)
@@ -496,10 +499,10 @@ identity_new(kms_ctx *c, const char *org, bool admin)
         rc = KMS_ENOMEM;
         goto out;
     }
-    rec = json_pack("{s:s,s:s,s:O,s:I,s:b,s:s,s:I}", "org", org, "name", name,
-                    "policies", pol, "token_ttl", (json_int_t)ttl, "admin",
-                    admin, "secret_hash", hash, "created",
-                    (json_int_t)c->srv->now());
+    rec =
+        json_pack("{s:s,s:s,s:O,s:I,s:b,s:s,s:I}", "org", org, "name", name,
+                  "policies", pol, "token_ttl", (json_int_t)ttl, "admin", admin,
+                  "secret_hash", hash, "created", (json_int_t)c->srv->now());
     if (!rec) {
         rc = KMS_ENOMEM;
         goto out;
@@ -532,8 +535,8 @@ out:
 kms_err
 kms_h_identity_create(kms_ctx *c)
 {
-    kms_err rc = kms_authorize(c, c->param_org, "sys/identities",
-                               KMS_CAP_CREATE);
+    kms_err rc =
+        kms_authorize(c, c->param_org, "sys/identities", KMS_CAP_CREATE);
     return rc == KMS_OK ? identity_new(c, c->param_org, false) : rc;
 }
 
@@ -573,8 +576,8 @@ collect_ident(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
     char cid[64];
 
     if (rec && kl < sizeof cid &&
-        strcmp(json_string_value(json_object_get(rec, "org")) ?: "",
-               l->org) == 0) {
+        strcmp(json_string_value(json_object_get(rec, "org")) ?: "", l->org) ==
+            0) {
         memcpy(cid, k, kl);
         cid[kl] = '\0';
         json_array_append_new(l->out, identity_view(cid, rec));
@@ -590,8 +593,8 @@ kms_h_identity_list(kms_ctx *c)
     kms_txn txn = {0};
     kms_err rc;
 
-    if ((rc = kms_authorize(c, c->param_org, "sys/identities",
-                            KMS_CAP_LIST)) != KMS_OK)
+    if ((rc = kms_authorize(c, c->param_org, "sys/identities", KMS_CAP_LIST)) !=
+        KMS_OK)
         return rc;
     if (!(l.out = json_array()))
         return KMS_ENOMEM;
@@ -599,8 +602,8 @@ kms_h_identity_list(kms_ctx *c)
         json_decref(l.out);
         return KMS_ESTORE;
     }
-    rc = kms_st2err(kms_txn_scan(&txn, "identities", NULL, 0, true,
-                                 collect_ident, &l));
+    rc = kms_st2err(
+        kms_txn_scan(&txn, "identities", NULL, 0, true, collect_ident, &l));
     kms_txn_abort(&txn);
     c->out = json_pack("{s:o}", "identities", l.out);
     return rc;
@@ -628,8 +631,8 @@ kms_h_identity_read(kms_ctx *c)
     json_t *rec = NULL;
     kms_err rc;
 
-    if ((rc = kms_authorize(c, c->param_org, "sys/identities",
-                            KMS_CAP_READ)) != KMS_OK)
+    if ((rc = kms_authorize(c, c->param_org, "sys/identities", KMS_CAP_READ)) !=
+        KMS_OK)
         return rc;
     if (kms_txn_begin(c->srv->store, true, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
@@ -656,8 +659,8 @@ kms_h_identity_delete(kms_ctx *c)
         return KMS_ESTORE;
     if ((rc = identity_in_org(c, &txn, &rec)) != KMS_OK)
         goto out;
-    rc = kms_st2err(kms_txn_del(&txn, "identities", c->param_id,
-                                strlen(c->param_id)));
+    rc = kms_st2err(
+        kms_txn_del(&txn, "identities", c->param_id, strlen(c->param_id)));
     /* the identity's tokens go with it */
     if (rc == KMS_OK)
         rc = kms_tokens_sweep(&txn, c->param_id, 0, &revoked);
@@ -673,7 +676,8 @@ out:
     return rc;
 }
 
-/* ---- login ------------------------------------------------------------------ */
+/* ---- login ------------------------------------------------------------------
+ */
 
 static char dummy_hash[crypto_pwhash_STRBYTES];
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
@@ -703,7 +707,8 @@ login_verify(kms_ctx *c, const char *cid, const char *secret, size_t slen,
 
     *rec = NULL;
     snprintf(idkey, sizeof idkey, "id:%s", cid);
-    snprintf(ipkey, sizeof ipkey, "ip:%s", c->req->remote ? c->req->remote : "");
+    snprintf(ipkey, sizeof ipkey, "ip:%s",
+             c->req->remote ? c->req->remote : "");
     wait1 = kms_ratelimit_check(c->srv->rl, idkey, now);
     wait2 = kms_ratelimit_check(c->srv->rl, ipkey, now);
     if (wait1 || wait2) {
@@ -720,9 +725,11 @@ login_verify(kms_ctx *c, const char *cid, const char *secret, size_t slen,
         return rc;
     /* Unknown ids are checked against a dummy hash, so timing does not
      * tell which client ids exist. */
-    hash = *rec ? json_string_value(json_object_get(*rec, "secret_hash")) : NULL;
-    ok = crypto_pwhash_str_verify(hash ? hash : dummy_hash, secret, slen) == 0 &&
-         *rec && hash;
+    hash =
+        *rec ? json_string_value(json_object_get(*rec, "secret_hash")) : NULL;
+    ok =
+        crypto_pwhash_str_verify(hash ? hash : dummy_hash, secret, slen) == 0 &&
+        *rec && hash;
     if (!ok) {
         kms_ratelimit_fail(c->srv->rl, idkey, now);
         kms_ratelimit_fail(c->srv->rl, ipkey, now);
@@ -764,12 +771,12 @@ kms_h_login(kms_ctx *c)
         rc = rc == KMS_ENOTFOUND ? KMS_ELOGIN : rc;
         goto out;
     }
-    rc = kms_token_mint(&txn, json_string_value(json_object_get(rec, "org")),
-                        json_object_get(rec, "policies"),
-                        json_is_true(json_object_get(rec, "admin")), cid,
-                        (uint64_t)json_integer_value(
-                            json_object_get(rec, "token_ttl")),
-                        now, token, id);
+    rc = kms_token_mint(
+        &txn, json_string_value(json_object_get(rec, "org")),
+        json_object_get(rec, "policies"),
+        json_is_true(json_object_get(rec, "admin")), cid,
+        (uint64_t)json_integer_value(json_object_get(rec, "token_ttl")), now,
+        token, id);
     if (rc == KMS_OK)
         rc = kms_st2err(kms_txn_commit(&txn));
     if (rc != KMS_OK)
@@ -790,7 +797,8 @@ out:
     return rc;
 }
 
-/* ---- login rate limiter ------------------------------------------------------ */
+/* ---- login rate limiter
+ * ------------------------------------------------------ */
 
 #define RL_SLOTS 4096u
 

@@ -75,7 +75,7 @@ kms_err kms_st2err(kms_st_err e);
 
 /* ---- configuration (main.c fills it) ------------------------------------ */
 typedef struct kms_config {
-    const char *listen;      /* ADDR:PORT */
+    const char *listen; /* ADDR:PORT */
     const char *data_dir;
     const char *audit_path;
     const char *tls_cert, *tls_key;
@@ -114,14 +114,14 @@ typedef struct kms_ratelimit kms_ratelimit;
 /* ---- the server's shared state ------------------------------------------ */
 typedef struct kms_srv {
     kms_store *store;
-    kms_audit *audit;          /* NULL in unit tests: nothing is written */
+    kms_audit *audit; /* NULL in unit tests: nothing is written */
     kms_ratelimit *rl;
-    uint8_t *audit_key;        /* KMS_AUDIT_KEY_LEN bytes, secure memory */
+    uint8_t *audit_key; /* KMS_AUDIT_KEY_LEN bytes, secure memory */
     kms_metrics metrics;
     uint32_t max_versions;
     uint64_t default_ttl, max_ttl, login_ttl;
     atomic_uint_fast64_t req_seq;
-    int64_t (*now)(void);      /* seconds; tests may replace it */
+    int64_t (*now)(void); /* seconds; tests may replace it */
 } kms_srv;
 
 /* Load or create the store's metadata (audit key). With `root_token`
@@ -152,11 +152,11 @@ typedef struct kms_req {
     const char *path;    /* decoded path, without the query */
     const kms_kv *query; /* decoded query arguments */
     size_t query_count;
-    const char *token;   /* bearer token from the headers, or NULL */
-    const char *remote;  /* client address text, or NULL */
+    const char *token;  /* bearer token from the headers, or NULL */
+    const char *remote; /* client address text, or NULL */
     const uint8_t *body;
     size_t body_len;
-    bool body_too_big;   /* the server stopped reading past KMS_BODY_MAX */
+    bool body_too_big; /* the server stopped reading past KMS_BODY_MAX */
     /* Any request header by name (case-insensitive), or NULL; for APIs
      * that authenticate whole requests (AWS SigV4). May be NULL. */
     const char *(*header)(void *ctx, const char *name);
@@ -165,13 +165,13 @@ typedef struct kms_req {
 
 typedef struct kms_resp {
     int status;
-    char *body;          /* malloc'd; may hold secrets: kc_free_wipe */
+    char *body; /* malloc'd; may hold secrets: kc_free_wipe */
     size_t body_len;
     const char *content_type;
     unsigned retry_after; /* seconds, 0: no header */
-    json_t *audit;       /* the audit record (without seq/prev/hash) */
-    bool store_written;  /* a write committed: sync before responding */
-    size_t route_index;  /* for metrics */
+    json_t *audit;        /* the audit record (without seq/prev/hash) */
+    bool store_written;   /* a write committed: sync before responding */
+    size_t route_index;   /* for metrics */
 } kms_resp;
 
 void kms_resp_free(kms_resp *r);
@@ -191,12 +191,12 @@ void kms_dispatch_batch(kms_srv *srv, const kms_req *const *reqs,
 /* ---- per-request context for handlers ------------------------------------ */
 typedef struct kms_principal {
     bool authenticated;
-    bool root;                 /* root token or global admin identity */
+    bool root; /* root token or global admin identity */
     char org[KMS_NAME_MAX + 1];
-    char id[KMS_ID_HEX + 1];   /* token id */
-    char display[160];         /* "root", "token:<id prefix>", "identity:<cid>" */
-    json_t *token;             /* the token record */
-    json_t *policies;          /* loaded policy documents (array) */
+    char id[KMS_ID_HEX + 1]; /* token id */
+    char display[160];       /* "root", "token:<id prefix>", "identity:<cid>" */
+    json_t *token;           /* the token record */
+    json_t *policies;        /* loaded policy documents (array) */
 } kms_principal;
 
 struct kms_route;
@@ -205,19 +205,19 @@ typedef struct kms_ctx {
     kms_srv *srv;
     const kms_req *req;
     const struct kms_route *route;
-    const char *param_org;     /* :org, validated */
-    const char *param_id;      /* :id (second parameter) */
-    char *rest;                /* the '*' remainder ("" if none) */
+    const char *param_org; /* :org, validated */
+    const char *param_id;  /* :id (second parameter) */
+    char *rest;            /* the '*' remainder ("" if none) */
     kms_principal who;
-    json_t *body;              /* parsed JSON object or NULL */
-    json_t *out;               /* response document */
-    int status;                /* success status (200 unless set) */
-    json_t *audit;             /* extra audit fields, added by handlers */
-    const char *detail;        /* static text for an error message */
-    const char *decision;      /* "allow", "deny" or NULL (error) */
+    json_t *body;         /* parsed JSON object or NULL */
+    json_t *out;          /* response document */
+    int status;           /* success status (200 unless set) */
+    json_t *audit;        /* extra audit fields, added by handlers */
+    const char *detail;   /* static text for an error message */
+    const char *decision; /* "allow", "deny" or NULL (error) */
     bool store_written;
     unsigned retry_after;
-    char *text_out;            /* non-JSON response (metrics) */
+    char *text_out; /* non-JSON response (metrics) */
     size_t text_len;
 } kms_ctx;
 
@@ -229,8 +229,8 @@ typedef kms_err (*kms_handler)(kms_ctx *c);
 
 typedef struct kms_route {
     const char *method;
-    const char *pattern;  /* segments; ":x" one, "*" the rest */
-    const char *name;     /* "secrets.read": metrics and audit */
+    const char *pattern; /* segments; ":x" one, "*" the rest */
+    const char *name;    /* "secrets.read": metrics and audit */
     unsigned flags;
     kms_handler fn;
 } kms_route;
@@ -249,8 +249,8 @@ bool kms_route_match(const char *pattern, const char *path, char *buf,
 const char *kms_query(const kms_ctx *c, const char *key);
 
 /* ---- validation (router.c) ---------------------------------------------- */
-bool kms_valid_name(const char *s);      /* [a-z0-9][a-z0-9_-]{0,63} (orgs, envs) */
-bool kms_valid_ident(const char *s);     /* [A-Za-z0-9._-]{1,64}, not . or .. */
+bool kms_valid_name(const char *s);  /* [a-z0-9][a-z0-9_-]{0,63} (orgs, envs) */
+bool kms_valid_ident(const char *s); /* [A-Za-z0-9._-]{1,64}, not . or .. */
 bool kms_valid_secret_path(const char *s, bool allow_empty);
 bool kms_parse_duration(const json_t *v, uint64_t *secs);
 /* RFC 3339 UTC time text of `t` (seconds) into buf (>= 21 bytes). */
@@ -343,8 +343,8 @@ char *kms_audit_line(json_t *rec, uint64_t seq, const char *prev_hex,
                      char hash_hex[65], size_t *len);
 /* Verify a whole log. Returns 0 if intact; else 1 with *bad_line (1-based)
  * and a static reason; -errno if unreadable. */
-int kms_audit_verify_file(const char *path, uint64_t *lines,
-                          uint64_t *bad_line, const char **why);
+int kms_audit_verify_file(const char *path, uint64_t *lines, uint64_t *bad_line,
+                          const char **why);
 
 /* ---- handlers ----------------------------------------------------------- */
 kms_err kms_h_health(kms_ctx *c);

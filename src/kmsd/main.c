@@ -51,29 +51,37 @@ fail(const char *msg, const char *detail)
 static void
 usage(FILE *f)
 {
-    fputs(
-        "usage: kmsd [options]\n"
-        "  --listen ADDR:PORT        listener (default 127.0.0.1:8200; port 0 picks one)\n"
-        "  --data DIR                ZapDB store directory (created if missing)\n"
-        "  --audit-log FILE          audit log (default DIR/audit.log)\n"
-        "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
-        "  --insecure-http           allow plain HTTP off loopback (not with --production)\n"
-        "  --password-provider NAME  aws|gcp|azure|pkcs11|file|env\n"
-        "  --password-key-id ID      key id (or file path) for the provider\n"
-        "  --password-config K=V     provider configuration (repeatable)\n"
-        "  --production              refuse env passwords, HTTP off loopback, test options\n"
-        "  --dev                     development: temporary store unless --data, new root token\n"
-        "  --root-token-file FILE    write a newly minted root token here (mode 0600)\n"
-        "  --port-file FILE          write the bound port here\n"
-        "  --threads N               HTTP worker threads (default: number of CPUs)\n"
-        "  --max-versions N          versions kept per secret (default 10)\n"
-        "  --token-ttl DUR           default token TTL (default 1h)\n"
-        "  --max-token-ttl DUR       largest token TTL (default 30d)\n"
-        "  --login-max-failures N    failed logins before a lockout (default 5)\n"
-        "  --login-window SECONDS    failure window and lockout time (default 60)\n"
-        "  --kdf-min                 minimum ZapDB KDF cost (tests only)\n"
-        "  --verbose                 debug logs\n",
-        f);
+    fputs("usage: kmsd [options]\n"
+          "  --listen ADDR:PORT        listener (default 127.0.0.1:8200; port "
+          "0 picks one)\n"
+          "  --data DIR                ZapDB store directory (created if "
+          "missing)\n"
+          "  --audit-log FILE          audit log (default DIR/audit.log)\n"
+          "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
+          "  --insecure-http           allow plain HTTP off loopback (not with "
+          "--production)\n"
+          "  --password-provider NAME  aws|gcp|azure|pkcs11|file|env\n"
+          "  --password-key-id ID      key id (or file path) for the provider\n"
+          "  --password-config K=V     provider configuration (repeatable)\n"
+          "  --production              refuse env passwords, HTTP off "
+          "loopback, test options\n"
+          "  --dev                     development: temporary store unless "
+          "--data, new root token\n"
+          "  --root-token-file FILE    write a newly minted root token here "
+          "(mode 0600)\n"
+          "  --port-file FILE          write the bound port here\n"
+          "  --threads N               HTTP worker threads (default: number of "
+          "CPUs)\n"
+          "  --max-versions N          versions kept per secret (default 10)\n"
+          "  --token-ttl DUR           default token TTL (default 1h)\n"
+          "  --max-token-ttl DUR       largest token TTL (default 30d)\n"
+          "  --login-max-failures N    failed logins before a lockout (default "
+          "5)\n"
+          "  --login-window SECONDS    failure window and lockout time "
+          "(default 60)\n"
+          "  --kdf-min                 minimum ZapDB KDF cost (tests only)\n"
+          "  --verbose                 debug logs\n",
+          f);
 }
 
 typedef struct {
@@ -103,9 +111,28 @@ parse_u32_arg(const char *s, uint32_t *out)
 }
 
 enum {
-    O_LISTEN = 256, O_DATA, O_AUDIT, O_CERT, O_KEY, O_INSECURE, O_PWPROV,
-    O_PWKEY, O_PWCFG, O_PROD, O_DEV, O_ROOTFILE, O_PORTFILE, O_THREADS,
-    O_MAXVER, O_TTL, O_MAXTTL, O_LMAX, O_LWIN, O_KDFMIN, O_VERBOSE, O_HELP,
+    O_LISTEN = 256,
+    O_DATA,
+    O_AUDIT,
+    O_CERT,
+    O_KEY,
+    O_INSECURE,
+    O_PWPROV,
+    O_PWKEY,
+    O_PWCFG,
+    O_PROD,
+    O_DEV,
+    O_ROOTFILE,
+    O_PORTFILE,
+    O_THREADS,
+    O_MAXVER,
+    O_TTL,
+    O_MAXTTL,
+    O_LMAX,
+    O_LWIN,
+    O_KDFMIN,
+    O_VERBOSE,
+    O_HELP,
 };
 
 static int
@@ -150,23 +177,47 @@ parse_args(int argc, char **argv, opts *o)
     c->password_config = o->pw_config;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case O_LISTEN: c->listen = optarg; break;
-        case O_DATA: c->data_dir = optarg; break;
-        case O_AUDIT: c->audit_path = optarg; break;
-        case O_CERT: c->tls_cert = optarg; break;
-        case O_KEY: c->tls_key = optarg; break;
-        case O_INSECURE: c->insecure_http = true; break;
-        case O_PWPROV: c->password_provider = optarg; break;
-        case O_PWKEY: c->password_key_id = optarg; break;
+        case O_LISTEN:
+            c->listen = optarg;
+            break;
+        case O_DATA:
+            c->data_dir = optarg;
+            break;
+        case O_AUDIT:
+            c->audit_path = optarg;
+            break;
+        case O_CERT:
+            c->tls_cert = optarg;
+            break;
+        case O_KEY:
+            c->tls_key = optarg;
+            break;
+        case O_INSECURE:
+            c->insecure_http = true;
+            break;
+        case O_PWPROV:
+            c->password_provider = optarg;
+            break;
+        case O_PWKEY:
+            c->password_key_id = optarg;
+            break;
         case O_PWCFG:
             if (c->password_config_count == MAX_PW_CONFIG)
                 return 2;
             o->pw_config[c->password_config_count++] = optarg;
             break;
-        case O_PROD: c->production = true; break;
-        case O_DEV: c->dev = true; break;
-        case O_ROOTFILE: c->root_token_file = optarg; break;
-        case O_PORTFILE: c->port_file = optarg; break;
+        case O_PROD:
+            c->production = true;
+            break;
+        case O_DEV:
+            c->dev = true;
+            break;
+        case O_ROOTFILE:
+            c->root_token_file = optarg;
+            break;
+        case O_PORTFILE:
+            c->port_file = optarg;
+            break;
         case O_THREADS:
             if (!parse_u32_arg(optarg, &u) || u == 0 || u > 256)
                 return 2;
@@ -194,10 +245,17 @@ parse_args(int argc, char **argv, opts *o)
             if (!parse_dur_arg(optarg, &c->login_window))
                 return 2;
             break;
-        case O_KDFMIN: c->kdf_min = true; break;
-        case O_VERBOSE: c->verbose = true; break;
-        case O_HELP: usage(stdout); exit(0);
-        default: return 2;
+        case O_KDFMIN:
+            c->kdf_min = true;
+            break;
+        case O_VERBOSE:
+            c->verbose = true;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            return 2;
         }
     }
     if (optind != argc)
@@ -279,7 +337,8 @@ open_store(opts *o, runtime *rt, bool *temp_pw)
 
     *temp_pw = false;
     if (c->dev && !c->password_provider && c->data_dir != o->tmpdir)
-        c->password_provider = "env"; /* dev with a kept store: ZAPDB_PASSWORD... */
+        c->password_provider =
+            "env"; /* dev with a kept store: ZAPDB_PASSWORD... */
     if (c->dev && !c->password_provider) {
         /* a throw-away password for a throw-away store */
         uint8_t r[32];
@@ -319,8 +378,8 @@ mint_root(opts *o, runtime *rt)
                  "a new root token needs --root-token-file (or a terminal)");
         return KMS_EINVAL;
     }
-    rc = kms_srv_init(&rt->srv, rt->store, c->max_versions, token, c->dev,
-                      NULL);
+    rc =
+        kms_srv_init(&rt->srv, rt->store, c->max_versions, token, c->dev, NULL);
     if (rc != KMS_OK)
         return rc;
     if (c->root_token_file) {
@@ -370,9 +429,8 @@ start_http(opts *o, runtime *rt, const struct sockaddr_storage *ss,
         }
     }
     rc = kms_server_start(&rt->srv, &kms_api_v1, (const struct sockaddr *)ss,
-                          c->threads,
-                          cert, key, c->verbose, &rt->http, port, rt->detail,
-                          sizeof rt->detail);
+                          c->threads, cert, key, c->verbose, &rt->http, port,
+                          rt->detail, sizeof rt->detail);
     free(cert);
     kc_secure_free(key);
     return rc;
@@ -404,7 +462,8 @@ main(int argc, char **argv)
         return 2;
     }
     if (!kms_parse_listen(o.cfg.listen, &ss, &ss_len, &loopback)) {
-        fail("bad --listen: use ADDR:PORT with a numeric address", o.cfg.listen);
+        fail("bad --listen: use ADDR:PORT with a numeric address",
+             o.cfg.listen);
         return 2;
     }
     if ((why = check_policy(&o.cfg, loopback))) {
@@ -433,8 +492,8 @@ main(int argc, char **argv)
 
     rt.srv.default_ttl = o.cfg.default_ttl;
     rt.srv.max_ttl = o.cfg.max_ttl;
-    rt.srv.login_ttl = o.cfg.login_ttl < o.cfg.max_ttl ? o.cfg.login_ttl
-                                                       : o.cfg.max_ttl;
+    rt.srv.login_ttl =
+        o.cfg.login_ttl < o.cfg.max_ttl ? o.cfg.login_ttl : o.cfg.max_ttl;
     if (open_store(&o, &rt, &temp_pw) != KMS_OK) {
         fail("cannot open the store", rt.detail);
         goto out;

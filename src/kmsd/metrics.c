@@ -94,13 +94,15 @@ kms_metrics_render(kms_srv *srv, size_t *len)
             if (!v)
                 continue;
             if (statuses[s])
-                sb_printf(&b,
-                          "kmsd_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          kms_route_name(r), statuses[s], (unsigned long long)v);
+                sb_printf(
+                    &b,
+                    "kmsd_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                    kms_route_name(r), statuses[s], (unsigned long long)v);
             else
-                sb_printf(&b,
-                          "kmsd_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                          kms_route_name(r), (unsigned long long)v);
+                sb_printf(
+                    &b,
+                    "kmsd_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                    kms_route_name(r), (unsigned long long)v);
         }
     }
     sb_printf(&b, "# HELP kmsd_request_duration_seconds Request latency, "
@@ -109,25 +111,30 @@ kms_metrics_render(kms_srv *srv, size_t *len)
     for (size_t i = 0; i < KMS_METRIC_BUCKETS; i++) {
         cum += atomic_load(&m->lat_bucket[i]);
         if (i + 1 < KMS_METRIC_BUCKETS)
-            sb_printf(&b, "kmsd_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            sb_printf(&b,
+                      "kmsd_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
                       buckets[i], (unsigned long long)cum);
         else
-            sb_printf(&b, "kmsd_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                      (unsigned long long)cum);
+            sb_printf(
+                &b, "kmsd_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
     }
     sb_printf(&b, "kmsd_request_duration_seconds_sum %.6f\n",
               (double)atomic_load(&m->lat_sum_us) / 1e6);
     sb_printf(&b, "kmsd_request_duration_seconds_count %llu\n",
               (unsigned long long)atomic_load(&m->lat_count));
-    sb_printf(&b, "# TYPE kmsd_audit_lines_total counter\n"
-                  "kmsd_audit_lines_total %llu\n"
-                  "# TYPE kmsd_audit_batches_total counter\n"
-                  "kmsd_audit_batches_total %llu\n",
+    sb_printf(&b,
+              "# TYPE kmsd_audit_lines_total counter\n"
+              "kmsd_audit_lines_total %llu\n"
+              "# TYPE kmsd_audit_batches_total counter\n"
+              "kmsd_audit_batches_total %llu\n",
               (unsigned long long)atomic_load(&m->audit_lines),
               (unsigned long long)atomic_load(&m->audit_batches));
-    if (srv->store && srv->store->ops->size(srv->store->self, &size) == KMS_ST_OK)
-        sb_printf(&b, "# HELP kmsd_store_bytes Size of the store's data file.\n"
-                      "# TYPE kmsd_store_bytes gauge\nkmsd_store_bytes %llu\n",
+    if (srv->store &&
+        srv->store->ops->size(srv->store->self, &size) == KMS_ST_OK)
+        sb_printf(&b,
+                  "# HELP kmsd_store_bytes Size of the store's data file.\n"
+                  "# TYPE kmsd_store_bytes gauge\nkmsd_store_bytes %llu\n",
                   (unsigned long long)size);
     if (b.oom) {
         free(b.p);

@@ -61,8 +61,7 @@ out:
 }
 
 static int
-collect_org(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
-            size_t vl)
+collect_org(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     (void)v;
     (void)vl;
@@ -86,8 +85,8 @@ kms_h_org_list(kms_ctx *c)
             rc = KMS_ESTORE;
             goto out;
         }
-        rc = kms_st2err(kms_txn_scan(&txn, "orgs", NULL, 0, false,
-                                     collect_org, names));
+        rc = kms_st2err(
+            kms_txn_scan(&txn, "orgs", NULL, 0, false, collect_org, names));
         kms_txn_abort(&txn);
     } else {
         c->decision = "allow";

@@ -54,8 +54,8 @@ kms_valid_glob(const char *p)
     for (size_t i = 0; i < n; i++) {
         char ch = p[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == '-' || ch == '/' || ch == '*'))
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
+              ch == '/' || ch == '*'))
             return false;
         if (ch == '*' && i + 2 < n && p[i + 1] == '*' && p[i + 2] == '*')
             return false; /* "***" is ambiguous */
@@ -204,7 +204,8 @@ kms_policy_validate(const json_t *doc, const char **why)
     json_t *rule, *v;
     size_t i, j;
 
-    *why = "a policy is {\"rules\": [{\"path\": glob, \"capabilities\": [..]}]}";
+    *why =
+        "a policy is {\"rules\": [{\"path\": glob, \"capabilities\": [..]}]}";
     if (!json_is_object(doc) || !json_is_array(rules) ||
         json_array_size(rules) == 0 || json_array_size(rules) > KMS_MAX_RULES)
         return KMS_EINVAL;
@@ -376,8 +377,8 @@ collect_suffix(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
     (void)v;
     (void)vl;
     if (kl > l->skip)
-        json_array_append_new(l->names, json_stringn((const char *)k + l->skip,
-                                                     kl - l->skip));
+        json_array_append_new(
+            l->names, json_stringn((const char *)k + l->skip, kl - l->skip));
     return 0;
 }
 

@@ -72,8 +72,7 @@ static const kms_route routes[] = {
      kms_h_token_renew},
     {"POST", "/v1/kms/auth/token/revoke", "auth.token.revoke_self", W,
      kms_h_token_revoke_self},
-    {"POST", "/v1/kms/sys/admins", "sys.admins.create", B,
-     kms_h_admin_create},
+    {"POST", "/v1/kms/sys/admins", "sys.admins.create", B, kms_h_admin_create},
     {"GET", "/v1/kms/orgs", "orgs.list", 0, kms_h_org_list},
     {"POST", "/v1/kms/orgs", "orgs.create", B | W, kms_h_org_create},
     {"GET", "/v1/kms/orgs/:org", "orgs.read", 0, kms_h_org_read},
@@ -101,8 +100,7 @@ static const kms_route routes[] = {
      kms_h_identity_read},
     {"DELETE", "/v1/kms/orgs/:org/identities/:id", "identities.delete", 0,
      kms_h_identity_delete},
-    {"GET", "/v1/kms/orgs/:org/secrets/*", "secrets.read", 0,
-     kms_h_secret_get},
+    {"GET", "/v1/kms/orgs/:org/secrets/*", "secrets.read", 0, kms_h_secret_get},
     {"POST", "/v1/kms/orgs/:org/secrets/*", "secrets.write", B | W,
      kms_h_secret_post},
     {"DELETE", "/v1/kms/orgs/:org/secrets/*", "secrets.delete", W,
@@ -220,8 +218,7 @@ seg_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == '-'))
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
             return false;
     }
     return true;
@@ -279,11 +276,24 @@ kms_parse_duration(const json_t *v, uint64_t *secs)
     if (l == 0 || l >= sizeof num)
         return false;
     switch (s[l - 1]) {
-    case 's': mul = 1; l--; break;
-    case 'm': mul = 60; l--; break;
-    case 'h': mul = 3600; l--; break;
-    case 'd': mul = 86400; l--; break;
-    default: break;
+    case 's':
+        mul = 1;
+        l--;
+        break;
+    case 'm':
+        mul = 60;
+        l--;
+        break;
+    case 'h':
+        mul = 3600;
+        l--;
+        break;
+    case 'd':
+        mul = 86400;
+        l--;
+        break;
+    default:
+        break;
     }
     memcpy(num, s, l);
     num[l] = '\0';
@@ -300,11 +310,13 @@ kms_time_str(int64_t t, char *buf, size_t cap)
     struct tm tm;
     time_t tt = (time_t)t;
 
-    if (!gmtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (!gmtime_r(&tt, &tm) ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         kc_strlcpy(buf, "1970-01-01T00:00:00Z", cap);
 }
 
-/* ---- JSON helpers ---------------------------------------------------------- */
+/* ---- JSON helpers ----------------------------------------------------------
+ */
 
 kms_err
 kms_json_get_str(const json_t *o, const char *k, bool required,
@@ -406,25 +418,26 @@ audit_record(kms_ctx *c, size_t ri, kms_err rc, int status)
         return NULL;
     now_iso_ms(t, sizeof t);
     json_object_set_new(a, "time", json_string(t));
-    json_object_set_new(a, "request_id",
-                        json_integer((json_int_t)atomic_fetch_add(
-                            &c->srv->req_seq, 1)));
+    json_object_set_new(
+        a, "request_id",
+        json_integer((json_int_t)atomic_fetch_add(&c->srv->req_seq, 1)));
     json_object_set_new(a, "remote", json_string(q->remote ? q->remote : ""));
     json_object_set_new(a, "method",
                         json_stringn(q->method ? q->method : "",
                                      q->method ? strnlen(q->method, 16) : 0));
     json_object_set_new(a, "route", json_string(kms_route_name(ri)));
     if (q->path && strlen(q->path) < KMS_URL_MAX) {
-        json_t *p = json_stringn(q->path, strlen(q->path)); /* NULL if not UTF-8 */
+        json_t *p =
+            json_stringn(q->path, strlen(q->path)); /* NULL if not UTF-8 */
         json_object_set_new(a, "path", p ? p : json_string("(invalid)"));
     }
     json_object_set_new(a, "org",
-                        json_string(c->param_org ? c->param_org
+                        json_string(c->param_org           ? c->param_org
                                     : c->who.authenticated ? c->who.org
                                                            : ""));
-    json_object_set_new(a, "identity",
-                        json_string(c->who.authenticated ? c->who.display
-                                                         : "anonymous"));
+    json_object_set_new(
+        a, "identity",
+        json_string(c->who.authenticated ? c->who.display : "anonymous"));
     if (q->token && *q->token) {
         kms_audit_hmac(c->srv, q->token, strnlen(q->token, 256), h);
         json_object_set_new(a, "token_hmac", json_string(h));
@@ -477,12 +490,11 @@ route_and_run(kms_ctx *c, size_t *ri, char *buf)
     bool path_hit = false;
     kms_err rc;
 
-    if (!c->req->path || !c->req->method ||
-        strlen(c->req->path) >= KMS_URL_MAX)
+    if (!c->req->path || !c->req->method || strlen(c->req->path) >= KMS_URL_MAX)
         return KMS_ENOROUTE;
     for (i = 0; i < kms_route_count(); i++) {
-        if (!kms_route_match(routes[i].pattern, c->req->path, buf,
-                             KMS_URL_MAX, params, &np, &rest))
+        if (!kms_route_match(routes[i].pattern, c->req->path, buf, KMS_URL_MAX,
+                             params, &np, &rest))
             continue;
         path_hit = true;
         if (strcmp(routes[i].method, c->req->method) == 0)
@@ -541,9 +553,9 @@ render(kms_ctx *c, kms_err rc, kms_resp *resp)
         resp->status = c->status;
         resp->body = c->out ? kms_json_dump(c->out, NULL) : strdup("{}");
     } else {
-        json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code",
-                              kms_errcode(rc), "message",
-                              c->detail ? c->detail : kms_strerror(rc));
+        json_t *e =
+            json_pack("{s:{s:s,s:s}}", "error", "code", kms_errcode(rc),
+                      "message", c->detail ? c->detail : kms_strerror(rc));
         resp->status = kms_err_status(rc);
         resp->body = e ? kms_json_dump(e, NULL) : NULL;
         json_decref(e);
@@ -629,14 +641,15 @@ kms_dispatch_batch(kms_srv *srv, const kms_req *const *reqs,
         kms_dispatch(srv, reqs[i], resps[i]);
 }
 
-/* ---- health ---------------------------------------------------------------- */
+/* ---- health ----------------------------------------------------------------
+ */
 
 kms_err
 kms_h_health(kms_ctx *c)
 {
-    c->out = json_pack("{s:s,s:s,s:b}", "status", "ok", "version", "0.1.0",
-                       "audit", c->srv->audit ? kms_audit_healthy(c->srv->audit)
-                                              : true);
+    c->out =
+        json_pack("{s:s,s:s,s:b}", "status", "ok", "version", "0.1.0", "audit",
+                  c->srv->audit ? kms_audit_healthy(c->srv->audit) : true);
     return c->out ? KMS_OK : KMS_ENOMEM;
 }
 

@@ -124,16 +124,15 @@ secret_read(kms_ctx *c, sref *r)
     if (json_integer_value(json_object_get(e, "deleted")))
         goto out;
     vkl = val_key(r, v, vk, sizeof vk);
-    if ((rc = kms_st2err(kms_txn_get(&txn, r->val_tab, vk, vkl, &val,
-                                     &val_len))) != KMS_OK)
+    if ((rc = kms_st2err(
+             kms_txn_get(&txn, r->val_tab, vk, vkl, &val, &val_len))) != KMS_OK)
         goto out;
     kms_time_str(json_integer_value(json_object_get(e, "created")), t,
                  sizeof t);
     c->out = json_pack("{s:s,s:s,s:s,s:I,s:s%,s:s,s:O}", "org", c->param_org,
-                       "env", r->env, "path", r->path, "version",
-                       (json_int_t)v, "value", (const char *)val, val_len,
-                       "created_at", t, "created_by",
-                       json_object_get(e, "by") ?: json_null());
+                       "env", r->env, "path", r->path, "version", (json_int_t)v,
+                       "value", (const char *)val, val_len, "created_at", t,
+                       "created_by", json_object_get(e, "by") ?: json_null());
     if (!c->out) {
         rc = KMS_ESTORE; /* not valid UTF-8: cannot have come from us */
         goto out;
@@ -173,16 +172,17 @@ secret_history(kms_ctx *c, sref *r)
                      sizeof t);
         kms_time_str(del, d, sizeof d);
         json_array_append_new(
-            list, json_pack("{s:O,s:s,s:O,s:s?,s:b}", "version",
-                            json_object_get(e, "version"), "created_at", t,
-                            "created_by", json_object_get(e, "by") ?: json_null(),
-                            "deleted_at", del ? d : NULL, "destroyed",
-                            json_is_true(json_object_get(e, "destroyed"))));
+            list,
+            json_pack("{s:O,s:s,s:O,s:s?,s:b}", "version",
+                      json_object_get(e, "version"), "created_at", t,
+                      "created_by", json_object_get(e, "by") ?: json_null(),
+                      "deleted_at", del ? d : NULL, "destroyed",
+                      json_is_true(json_object_get(e, "destroyed"))));
     }
-    c->out = json_pack("{s:s,s:s,s:O,s:I,s:o}", "env", r->env, "path",
-                       r->path, "current", json_object_get(meta, "current"),
-                       "max_versions", (json_int_t)c->srv->max_versions,
-                       "versions", list);
+    c->out =
+        json_pack("{s:s,s:s,s:O,s:I,s:o}", "env", r->env, "path", r->path,
+                  "current", json_object_get(meta, "current"), "max_versions",
+                  (json_int_t)c->srv->max_versions, "versions", list);
     json_decref(meta);
     return c->out ? KMS_OK : KMS_ENOMEM;
 }
@@ -198,10 +198,11 @@ static bool
 live(const uint8_t *v, size_t vl)
 {
     json_t *m = json_loadb((const char *)v, vl, 0, NULL);
-    json_t *e = m ? find_version(m, (uint64_t)json_integer_value(
-                                        json_object_get(m, "current")),
-                                 NULL)
-                  : NULL;
+    json_t *e =
+        m ? find_version(
+                m, (uint64_t)json_integer_value(json_object_get(m, "current")),
+                NULL)
+          : NULL;
     bool ok = e && !json_is_true(json_object_get(e, "destroyed")) &&
               !json_integer_value(json_object_get(e, "deleted"));
     json_decref(m);
@@ -255,8 +256,8 @@ secret_list(kms_ctx *c, sref *r)
         json_decref(l.keys);
         return KMS_ESTORE;
     }
-    rc = kms_st2err(kms_txn_scan(&txn, r->meta_tab, prefix, l.skip, true,
-                                 list_one, &l));
+    rc = kms_st2err(
+        kms_txn_scan(&txn, r->meta_tab, prefix, l.skip, true, list_one, &l));
     kms_txn_abort(&txn);
     c->out = json_pack("{s:s,s:s,s:o}", "env", r->env, "path", r->path, "keys",
                        l.keys);
@@ -285,7 +286,8 @@ kms_h_secret_get(kms_ctx *c)
     return secret_read(c, &r);
 }
 
-/* ---- write ---------------------------------------------------------------- */
+/* ---- write ----------------------------------------------------------------
+ */
 
 static void
 prune(kms_txn *txn, const sref *r, json_t *meta, uint32_t max)
@@ -295,7 +297,8 @@ prune(kms_txn *txn, const sref *r, json_t *meta, uint32_t max)
 
     while (max && json_array_size(versions) > max) {
         json_t *e = json_array_get(versions, 0);
-        uint64_t v = (uint64_t)json_integer_value(json_object_get(e, "version"));
+        uint64_t v =
+            (uint64_t)json_integer_value(json_object_get(e, "version"));
         if (!json_is_true(json_object_get(e, "destroyed")))
             kms_txn_del(txn, r->val_tab, vk, val_key(r, v, vk, sizeof vk));
         json_array_remove(versions, 0);
@@ -316,7 +319,8 @@ secret_write(kms_ctx *c, sref *r)
     char t[32], h[80];
     kms_err rc;
 
-    if (kms_json_get_str(c->body, "value", true, &value, &value_len) != KMS_OK) {
+    if (kms_json_get_str(c->body, "value", true, &value, &value_len) !=
+        KMS_OK) {
         c->detail = "value (a string) is required";
         return KMS_EINVAL;
     }
@@ -421,8 +425,8 @@ version_action(kms_ctx *c, sref *r, vact act, json_t *versions)
         } else if (act == ACT_UNDELETE) {
             json_object_set_new(e, "deleted", json_integer(0));
         } else {
-            size_t n = val_key(r, (uint64_t)json_integer_value(v), vk,
-                               sizeof vk);
+            size_t n =
+                val_key(r, (uint64_t)json_integer_value(v), vk, sizeof vk);
             kms_st_err se = kms_txn_del(&txn, r->val_tab, vk, n);
             if (se != KMS_ST_OK && se != KMS_ST_NOTFOUND) {
                 rc = KMS_ESTORE;
@@ -459,8 +463,8 @@ versions_from_json(kms_ctx *c, const json_t *arr, json_t **out)
         c->detail = "versions: a non-empty array of version numbers";
         return KMS_EINVAL;
     }
-    json_array_foreach(arr, i, v) if (!json_is_integer(v) ||
-                                      json_integer_value(v) <= 0)
+    json_array_foreach(arr, i,
+                       v) if (!json_is_integer(v) || json_integer_value(v) <= 0)
     {
         c->detail = "versions: a non-empty array of version numbers";
         return KMS_EINVAL;
@@ -495,8 +499,9 @@ kms_h_secret_post(kms_ctx *c)
     *colon = '\0'; /* c->rest is our own copy of the path */
     if ((rc = sref_init(c, c->rest, false, &r)) != KMS_OK)
         return rc;
-    json_object_set_new(c->audit, "action",
-                        json_string(act == ACT_UNDELETE ? "undelete" : "destroy"));
+    json_object_set_new(
+        c->audit, "action",
+        json_string(act == ACT_UNDELETE ? "undelete" : "destroy"));
     if ((rc = versions_from_json(c, json_object_get(c->body, "versions"),
                                  &versions)) != KMS_OK)
         return rc;

@@ -148,8 +148,8 @@ header_of(void *ctx, const char *name)
 static const char *
 bearer(struct MHD_Connection *conn)
 {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                "Authorization");
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (h && strncasecmp(h, "Bearer ", 7) == 0)
         return h + 7;
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-KMS-Token");
@@ -236,7 +236,8 @@ send_response(conn_state *cs)
     usec = (uint64_t)((t1.tv_sec - cs->t0.tv_sec) * 1000000LL +
                       (t1.tv_nsec - cs->t0.tv_nsec) / 1000);
     kms_metrics_observe(&cs->s->srv->metrics, r->route_index, r->status, usec);
-    if (cs->s->verbose) /* route names and statuses only: no paths, no secrets */
+    if (cs->s
+            ->verbose) /* route names and statuses only: no paths, no secrets */
         fprintf(stderr,
                 "{\"level\":\"debug\",\"msg\":\"request\",\"route\":\"%s\","
                 "\"status\":%d,\"usec\":%llu}\n",
@@ -469,9 +470,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 kms_err
 kms_server_start(kms_srv *srv, const kms_api *api, const struct sockaddr *addr,
-                 unsigned threads,
-                 const char *tls_cert, const char *tls_key, bool verbose,
-                 kms_server **out, uint16_t *port, char *detail,
+                 unsigned threads, const char *tls_cert, const char *tls_key,
+                 bool verbose, kms_server **out, uint16_t *port, char *detail,
                  size_t detail_cap)
 {
     kms_server *s = calloc(1, sizeof *s);
@@ -502,21 +502,18 @@ kms_server_start(kms_srv *srv, const kms_api *api, const struct sockaddr *addr,
     if (tls_cert)
         s->d = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-            MHD_OPTION_THREAD_POOL_SIZE, threads,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-            MHD_OPTION_CONNECTION_LIMIT, 4096u,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-            MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
-            tls_key, MHD_OPTION_END);
+            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+            MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_EXTERNAL_LOGGER,
+            mhd_log, s, MHD_OPTION_HTTPS_MEM_CERT, tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_END);
     else
         s->d = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-            MHD_OPTION_THREAD_POOL_SIZE, threads,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-            MHD_OPTION_CONNECTION_LIMIT, 4096u,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+            MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_EXTERNAL_LOGGER,
+            mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
         snprintf(detail, detail_cap,
                  "cannot start the HTTP listener (address in use, bad "
@@ -544,8 +541,8 @@ kms_server_stop(kms_server *s, unsigned drain_ms)
     if (!s)
         return;
     lsock = MHD_quiesce_daemon(s->d);
-    for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < drain_ms;
-         waited += 10) {
+    for (unsigned waited = 0;
+         atomic_load(&s->inflight) > 0 && waited < drain_ms; waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -29,10 +29,10 @@ bool kms_parse_listen(const char *s, struct sockaddr_storage *ss,
 /* Start listening. `tls_cert`/`tls_key` are PEM text (NULL for plain
  * HTTP); the key buffer may be wiped once this returns. */
 kms_err kms_server_start(kms_srv *srv, const kms_api *api,
-                         const struct sockaddr *addr,
-                         unsigned threads, const char *tls_cert,
-                         const char *tls_key, bool verbose, kms_server **out,
-                         uint16_t *port, char *detail, size_t detail_cap);
+                         const struct sockaddr *addr, unsigned threads,
+                         const char *tls_cert, const char *tls_key,
+                         bool verbose, kms_server **out, uint16_t *port,
+                         char *detail, size_t detail_cap);
 /* Stop accepting, let in-flight requests finish (up to `drain_ms`), stop. */
 void kms_server_stop(kms_server *s, unsigned drain_ms);
 

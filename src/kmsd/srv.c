@@ -95,8 +95,7 @@ kms_json_dumpf(const json_t *j, size_t flags, size_t *len)
 {
     dump_buf d = {NULL, 0, 0, false};
 
-    if (json_dump_callback(j, dump_cb, &d, flags) != 0 || d.fail ||
-        !d.p) {
+    if (json_dump_callback(j, dump_cb, &d, flags) != 0 || d.fail || !d.p) {
         kc_free_wipe(d.p, d.cap);
         return NULL;
     }

@@ -25,7 +25,7 @@
 typedef enum {
     KMS_ST_OK = 0,
     KMS_ST_NOTFOUND,
-    KMS_ST_IO,      /* backend failure (I/O, corruption, full) */
+    KMS_ST_IO, /* backend failure (I/O, corruption, full) */
     KMS_ST_INVAL,
     KMS_ST_NOMEM,
 } kms_st_err;
@@ -52,7 +52,7 @@ typedef struct kms_store_ops {
                        size_t prefix_len, bool want_values, kms_scan_fn fn,
                        void *ctx);
     void (*free_buf)(void *p, size_t len);
-    kms_st_err (*sync)(void *self);   /* make every commit durable */
+    kms_st_err (*sync)(void *self); /* make every commit durable */
     kms_st_err (*size)(void *self, uint64_t *bytes);
     void (*close)(void *self);
 } kms_store_ops;
@@ -93,10 +93,9 @@ kms_st_err kms_store_mem_open(kms_store **out);
 /* ZapDB backend: open or create the store in `dir` with the password.
  * `kdf_min` selects the minimum KDF cost (tests only). Returns
  * KMS_ST_INVAL for a wrong password (*detail says so), KMS_ST_IO else. */
-kms_st_err kms_store_zap_open(const char *dir, const uint8_t *pw,
-                              size_t pw_len, bool create, bool kdf_min,
-                              kms_store **out, char *detail,
-                              size_t detail_cap);
+kms_st_err kms_store_zap_open(const char *dir, const uint8_t *pw, size_t pw_len,
+                              bool create, bool kdf_min, kms_store **out,
+                              char *detail, size_t detail_cap);
 
 void kms_store_close(kms_store *st); /* NULL is a no-op */
 

@@ -26,7 +26,7 @@ typedef struct {
 } mem_store;
 
 typedef struct {
-    mem_rec rec;   /* previous state: val NULL when the key was absent */
+    mem_rec rec; /* previous state: val NULL when the key was absent */
     bool existed;
 } mem_undo;
 
@@ -38,8 +38,7 @@ typedef struct {
 } mem_txn;
 
 static int
-rec_cmp(const char *table, const uint8_t *key, size_t key_len,
-        const mem_rec *r)
+rec_cmp(const char *table, const uint8_t *key, size_t key_len, const mem_rec *r)
 {
     int c = strcmp(table, r->table);
     size_t n;
@@ -55,8 +54,8 @@ rec_cmp(const char *table, const uint8_t *key, size_t key_len,
 
 /* Index of the first record >= (table, key); *found if equal. */
 static size_t
-mem_find(mem_store *ms, const char *table, const uint8_t *key,
-         size_t key_len, bool *found)
+mem_find(mem_store *ms, const char *table, const uint8_t *key, size_t key_len,
+         bool *found)
 {
     size_t lo = 0, hi = ms->count;
 
@@ -67,8 +66,7 @@ mem_find(mem_store *ms, const char *table, const uint8_t *key,
         else
             hi = mid;
     }
-    *found = lo < ms->count &&
-             rec_cmp(table, key, key_len, &ms->recs[lo]) == 0;
+    *found = lo < ms->count && rec_cmp(table, key, key_len, &ms->recs[lo]) == 0;
     return lo;
 }
 
@@ -92,8 +90,8 @@ dup_bytes(const uint8_t *p, size_t n)
 
 /* Set (val != NULL) or remove (val == NULL) a record, no undo. */
 static kms_st_err
-mem_apply(mem_store *ms, const char *table, const uint8_t *key,
-          size_t key_len, const uint8_t *val, size_t val_len)
+mem_apply(mem_store *ms, const char *table, const uint8_t *key, size_t key_len,
+          const uint8_t *val, size_t val_len)
 {
     bool found;
     size_t i = mem_find(ms, table, key, key_len, &found);
@@ -126,14 +124,12 @@ mem_apply(mem_store *ms, const char *table, const uint8_t *key,
         ms->recs = n;
         ms->cap = ncap;
     }
-    mem_rec r = {strdup(table), dup_bytes(key, key_len), key_len, nv,
-                 val_len};
+    mem_rec r = {strdup(table), dup_bytes(key, key_len), key_len, nv, val_len};
     if (!r.table || !r.key) {
         rec_free(&r);
         return KMS_ST_NOMEM;
     }
-    memmove(&ms->recs[i + 1], &ms->recs[i],
-            (ms->count - i) * sizeof *ms->recs);
+    memmove(&ms->recs[i + 1], &ms->recs[i], (ms->count - i) * sizeof *ms->recs);
     ms->recs[i] = r;
     ms->count++;
     return KMS_ST_OK;
@@ -263,8 +259,8 @@ mem_del(void *txn, const char *table, const uint8_t *key, size_t key_len)
 }
 
 static kms_st_err
-mem_scan(void *txn, const char *table, const uint8_t *prefix,
-         size_t prefix_len, bool want_values, kms_scan_fn fn, void *ctx)
+mem_scan(void *txn, const char *table, const uint8_t *prefix, size_t prefix_len,
+         bool want_values, kms_scan_fn fn, void *ctx)
 {
     mem_txn *t = txn;
     bool found;
@@ -325,9 +321,8 @@ mem_close(void *self)
 }
 
 static const kms_store_ops mem_ops = {
-    "memory", mem_begin, mem_commit, mem_abort,    mem_get,
-    mem_put,  mem_del,   mem_scan,   mem_free_buf, mem_sync,
-    mem_size, mem_close,
+    "memory", mem_begin, mem_commit,   mem_abort, mem_get,  mem_put,
+    mem_del,  mem_scan,  mem_free_buf, mem_sync,  mem_size, mem_close,
 };
 
 kms_st_err

@@ -141,8 +141,8 @@ z_close(void *self)
 }
 
 static const kms_store_ops zap_ops = {
-    "zapdb", z_begin,    z_commit, z_abort, z_get,  z_put,
-    z_del,   z_scan,     z_free_buf, z_sync, z_size, z_close,
+    "zapdb", z_begin, z_commit,   z_abort, z_get,  z_put,
+    z_del,   z_scan,  z_free_buf, z_sync,  z_size, z_close,
 };
 
 kms_st_err
@@ -165,8 +165,7 @@ kms_store_zap_open(const char *dir, const uint8_t *pw, size_t pw_len,
     }
     e = zap_open(dir, &o, (const char *)pw, pw_len, &z->db);
     if (e != ZAP_OK) {
-        snprintf(detail, detail_cap, "cannot open store: %s",
-                 zap_strerror(e));
+        snprintf(detail, detail_cap, "cannot open store: %s", zap_strerror(e));
         free(z);
         return e == ZAP_EAUTH ? KMS_ST_INVAL : KMS_ST_IO;
     }

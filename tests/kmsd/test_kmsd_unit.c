@@ -176,7 +176,8 @@ test_router_health_no_auth_200(void)
     setup();
     result r = call("GET", "/v1/kms/health", NULL, NULL, NULL);
     CHECK_EQ(r.status, 200);
-    CHECK(strcmp(json_string_value(json_object_get(r.body, "status")), "ok") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "status")), "ok") ==
+          0);
     rfree(&r);
 }
 
@@ -189,9 +190,10 @@ test_router_missing_token_401(void)
     CHECK(strcmp(json_string_value(json_object_get(r.audit, "decision")),
                  "deny") == 0);
     rfree(&r);
-    r = call("GET", "/v1/kms/orgs", NULL,
-             "kms_0000000000000000000000000000000000000000000000000000000000000000",
-             NULL);
+    r = call(
+        "GET", "/v1/kms/orgs", NULL,
+        "kms_0000000000000000000000000000000000000000000000000000000000000000",
+        NULL);
     CHECK_EQ(r.status, 401);
     rfree(&r);
 }
@@ -257,7 +259,8 @@ test_router_audit_record_has_no_token(void)
     rfree(&r);
 }
 
-/* ---- secrets --------------------------------------------------------------- */
+/* ---- secrets ---------------------------------------------------------------
+ */
 
 static void
 test_secrets_versions_cas_and_prune_work(void)
@@ -282,7 +285,8 @@ test_secrets_versions_cas_and_prune_work(void)
     rfree(&r);
     r = call_q("GET", p, q, 2, root, NULL);
     CHECK_EQ(r.status, 200);
-    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "v1") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "v1") ==
+          0);
     rfree(&r);
     /* max_versions is 3 here: after v5, v1 and v2 are pruned */
     for (int i = 3; i <= 5; i++) {
@@ -312,7 +316,7 @@ test_secrets_bad_paths_400(void)
 {
     static const char *bad[] = {
         "/v1/kms/orgs/sv/secrets/app/../x", "/v1/kms/orgs/sv/secrets/./x",
-        "/v1/kms/orgs/sv/secrets/a b", "/v1/kms/orgs/sv/secrets/a$b",
+        "/v1/kms/orgs/sv/secrets/a b",      "/v1/kms/orgs/sv/secrets/a$b",
         "/v1/kms/orgs/SV/secrets/x",
     };
     setup();
@@ -402,9 +406,12 @@ test_batch_sequential_semantics_kept(void)
     setup();
     r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"bt\"}");
     rfree(&r);
-    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"1\",\"cas\":0}");
-    reqs[1] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"2\",\"cas\":0}");
-    reqs[2] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q, "{\"value\":\"3\",\"cas\":1}");
+    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q,
+                   "{\"value\":\"1\",\"cas\":0}");
+    reqs[1] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q,
+                   "{\"value\":\"2\",\"cas\":0}");
+    reqs[2] = wreq("POST", "/v1/kms/orgs/bt/secrets/a", q,
+                   "{\"value\":\"3\",\"cas\":1}");
     CHECK(kms_batchable(&reqs[0]));
     batch_run(reqs, resps, 3);
     CHECK_EQ(resps[0].status, 201);
@@ -413,7 +420,8 @@ test_batch_sequential_semantics_kept(void)
     for (int i = 0; i < 3; i++)
         kms_resp_free(&resps[i]);
     r = call("GET", "/v1/kms/orgs/bt/secrets/a", "dev", root, NULL);
-    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "3") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "3") ==
+          0);
     rfree(&r);
 }
 
@@ -429,12 +437,15 @@ test_batch_failed_request_rolled_back(void)
     setup();
     r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"bt\"}");
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/bt/secrets/rb", "dev", root, "{\"value\":\"keep\"}");
+    r = call("POST", "/v1/kms/orgs/bt/secrets/rb", "dev", root,
+             "{\"value\":\"keep\"}");
     CHECK_EQ(r.status, 201);
     rfree(&r);
     /* destroys v1's value, then fails on v99: nothing of it may remain */
-    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/rb:destroy", q, "{\"versions\":[1,99]}");
-    reqs[1] = wreq("POST", "/v1/kms/orgs/bt/secrets/other", q, "{\"value\":\"x\"}");
+    reqs[0] = wreq("POST", "/v1/kms/orgs/bt/secrets/rb:destroy", q,
+                   "{\"versions\":[1,99]}");
+    reqs[1] =
+        wreq("POST", "/v1/kms/orgs/bt/secrets/other", q, "{\"value\":\"x\"}");
     batch_run(reqs, resps, 2);
     CHECK_EQ(resps[0].status, 404);
     CHECK_EQ(resps[1].status, 201);
@@ -442,7 +453,8 @@ test_batch_failed_request_rolled_back(void)
         kms_resp_free(&resps[i]);
     r = call_q("GET", "/v1/kms/orgs/bt/secrets/rb", vq, 2, root, NULL);
     CHECK_EQ(r.status, 200);
-    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "keep") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(r.body, "value")), "keep") ==
+          0);
     rfree(&r);
     r = call("GET", "/v1/kms/orgs/bt/secrets/other", "dev", root, NULL);
     CHECK_EQ(r.status, 200);
@@ -461,7 +473,8 @@ test_batch_login_not_batchable(void)
     CHECK(!kms_batchable(&r));
 }
 
-/* ---- policies ------------------------------------------------------------- */
+/* ---- policies -------------------------------------------------------------
+ */
 
 static void
 test_policy_glob_semantics(void)
@@ -492,7 +505,8 @@ pols(const char *text)
 static void
 test_policy_deny_by_default(void)
 {
-    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/dev/**\",\"capabilities\":[\"read\"]}]}]");
+    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/dev/"
+                     "**\",\"capabilities\":[\"read\"]}]}]");
     CHECK(!kms_policy_allows(p, "secrets/prod/x", KMS_CAP_READ));
     CHECK(!kms_policy_allows(p, "secrets/dev/x", KMS_CAP_UPDATE));
     CHECK(kms_policy_allows(p, "secrets/dev/x", KMS_CAP_READ));
@@ -502,8 +516,10 @@ test_policy_deny_by_default(void)
 static void
 test_policy_most_specific_wins(void)
 {
-    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/prod/**\",\"capabilities\":[\"read\",\"update\"]},"
-                     "{\"path\":\"secrets/prod/app/key\",\"capabilities\":[\"read\"]}]}]");
+    json_t *p = pols(
+        "[{\"rules\":[{\"path\":\"secrets/prod/"
+        "**\",\"capabilities\":[\"read\",\"update\"]},"
+        "{\"path\":\"secrets/prod/app/key\",\"capabilities\":[\"read\"]}]}]");
     CHECK(kms_policy_allows(p, "secrets/prod/app/other", KMS_CAP_UPDATE));
     CHECK(!kms_policy_allows(p, "secrets/prod/app/key", KMS_CAP_UPDATE));
     CHECK(kms_policy_allows(p, "secrets/prod/app/key", KMS_CAP_READ));
@@ -513,8 +529,10 @@ test_policy_most_specific_wins(void)
 static void
 test_policy_deny_overrides(void)
 {
-    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/prod/app/key\",\"capabilities\":[\"read\"]}]},"
-                     "{\"rules\":[{\"path\":\"secrets/prod/**\",\"capabilities\":[\"deny\"]}]}]");
+    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/prod/app/"
+                     "key\",\"capabilities\":[\"read\"]}]},"
+                     "{\"rules\":[{\"path\":\"secrets/prod/"
+                     "**\",\"capabilities\":[\"deny\"]}]}]");
     CHECK(!kms_policy_allows(p, "secrets/prod/app/key", KMS_CAP_READ));
     json_decref(p);
 }
@@ -522,8 +540,10 @@ test_policy_deny_overrides(void)
 static void
 test_policy_equal_specificity_merges(void)
 {
-    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/dev/*\",\"capabilities\":[\"read\"]}]},"
-                     "{\"rules\":[{\"path\":\"secrets/dev/*\",\"capabilities\":[\"update\"]}]}]");
+    json_t *p = pols("[{\"rules\":[{\"path\":\"secrets/dev/"
+                     "*\",\"capabilities\":[\"read\"]}]},"
+                     "{\"rules\":[{\"path\":\"secrets/dev/"
+                     "*\",\"capabilities\":[\"update\"]}]}]");
     CHECK(kms_policy_allows(p, "secrets/dev/x", KMS_CAP_READ));
     CHECK(kms_policy_allows(p, "secrets/dev/x", KMS_CAP_UPDATE));
     json_decref(p);
@@ -533,11 +553,14 @@ static void
 test_policy_invalid_documents_rejected(void)
 {
     static const char *bad[] = {
-        "{}", "{\"rules\":[]}", "{\"rules\":[{\"path\":\"a\"}]}",
+        "{}",
+        "{\"rules\":[]}",
+        "{\"rules\":[{\"path\":\"a\"}]}",
         "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"fly\"]}]}",
         "{\"rules\":[{\"path\":\"/a\",\"capabilities\":[\"read\"]}]}",
         "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"],\"x\":1}]}",
-        "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]}],\"extra\":1}",
+        "{\"rules\":[{\"path\":\"a\",\"capabilities\":[\"read\"]}],\"extra\":"
+        "1}",
     };
     const char *why;
     for (size_t i = 0; i < KT_COUNT(bad); i++) {
@@ -554,15 +577,20 @@ test_policy_enforced_through_router_403(void)
     result r;
 
     setup();
-    make_token("pe", "{\"rules\":[{\"path\":\"secrets/dev/**\",\"capabilities\":[\"read\",\"create\",\"list\"]}]}",
+    make_token("pe",
+               "{\"rules\":[{\"path\":\"secrets/dev/"
+               "**\",\"capabilities\":[\"read\",\"create\",\"list\"]}]}",
                tok, sizeof tok);
-    r = call("POST", "/v1/kms/orgs/pe/secrets/a", "dev", tok, "{\"value\":\"1\"}");
+    r = call("POST", "/v1/kms/orgs/pe/secrets/a", "dev", tok,
+             "{\"value\":\"1\"}");
     CHECK_EQ(r.status, 201);
     rfree(&r);
     /* update needs "update" */
-    r = call("POST", "/v1/kms/orgs/pe/secrets/a", "dev", tok, "{\"value\":\"2\"}");
+    r = call("POST", "/v1/kms/orgs/pe/secrets/a", "dev", tok,
+             "{\"value\":\"2\"}");
     CHECK_EQ(r.status, 403);
-    CHECK(strcmp(json_string_value(json_object_get(r.audit, "decision")), "deny") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(r.audit, "decision")),
+                 "deny") == 0);
     rfree(&r);
     r = call("GET", "/v1/kms/orgs/pe/secrets/a", "prod", tok, NULL);
     CHECK_EQ(r.status, 403);
@@ -585,17 +613,21 @@ test_policy_cross_org_403(void)
     result r;
 
     setup();
-    make_token("orga", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\",\"create\",\"update\",\"list\",\"admin\"]}]}",
+    make_token("orga",
+               "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\","
+               "\"create\",\"update\",\"list\",\"admin\"]}]}",
                tok, sizeof tok);
     r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"orgb\"}");
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/orgb/secrets/x", "dev", root, "{\"value\":\"b\"}");
+    r = call("POST", "/v1/kms/orgs/orgb/secrets/x", "dev", root,
+             "{\"value\":\"b\"}");
     CHECK_EQ(r.status, 201);
     rfree(&r);
     r = call("GET", "/v1/kms/orgs/orgb/secrets/x", "dev", tok, NULL);
     CHECK_EQ(r.status, 403);
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/orgb/tokens", NULL, tok, "{\"policies\":[]}");
+    r = call("POST", "/v1/kms/orgs/orgb/tokens", NULL, tok,
+             "{\"policies\":[]}");
     CHECK_EQ(r.status, 403);
     rfree(&r);
 }
@@ -607,7 +639,8 @@ test_token_expiry_401(void)
     result r;
 
     setup();
-    make_token("exp", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}",
+    make_token("exp",
+               "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}",
                tok, sizeof tok);
     r = call("GET", "/v1/kms/auth/token", NULL, tok, NULL);
     CHECK_EQ(r.status, 200);
@@ -625,15 +658,19 @@ test_token_subset_policies_enforced(void)
     result r;
 
     setup();
-    make_token("sub", "{\"rules\":[{\"path\":\"sys/tokens\",\"capabilities\":[\"create\"]}]}",
-               tok, sizeof tok);
+    make_token(
+        "sub",
+        "{\"rules\":[{\"path\":\"sys/tokens\",\"capabilities\":[\"create\"]}]}",
+        tok, sizeof tok);
     r = call("PUT", "/v1/kms/orgs/sub/policies/big", NULL, root,
              "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}");
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/sub/tokens", NULL, tok, "{\"policies\":[\"big\"]}");
+    r = call("POST", "/v1/kms/orgs/sub/tokens", NULL, tok,
+             "{\"policies\":[\"big\"]}");
     CHECK_EQ(r.status, 403);
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/sub/tokens", NULL, tok, "{\"policies\":[\"p\"]}");
+    r = call("POST", "/v1/kms/orgs/sub/tokens", NULL, tok,
+             "{\"policies\":[\"p\"]}");
     CHECK_EQ(r.status, 201);
     rfree(&r);
 }
@@ -692,8 +729,10 @@ test_login_rate_limited_429(void)
     REQUIRE(r.status == 201);
     cid = json_string_value(json_object_get(r.body, "client_id"));
     sec = json_string_value(json_object_get(r.body, "client_secret"));
-    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", cid, sec);
-    snprintf(bad, sizeof bad, "{\"client_id\":\"%s\",\"client_secret\":\"wrong\"}", cid);
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", cid, sec);
+    snprintf(bad, sizeof bad,
+             "{\"client_id\":\"%s\",\"client_secret\":\"wrong\"}", cid);
     rfree(&r);
     r = call("POST", "/v1/kms/auth/login", NULL, NULL, body);
     CHECK_EQ(r.status, 200);
@@ -724,16 +763,19 @@ test_identity_delete_revokes_its_tokens(void)
     setup();
     r = call("POST", "/v1/kms/orgs", NULL, root, "{\"name\":\"idd\"}");
     rfree(&r);
-    r = call("POST", "/v1/kms/orgs/idd/identities", NULL, root, "{\"name\":\"svc\"}");
+    r = call("POST", "/v1/kms/orgs/idd/identities", NULL, root,
+             "{\"name\":\"svc\"}");
     REQUIRE(r.status == 201);
     cid = json_string_value(json_object_get(r.body, "client_id"));
     sec = json_string_value(json_object_get(r.body, "client_secret"));
-    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", cid, sec);
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", cid, sec);
     snprintf(path, sizeof path, "/v1/kms/orgs/idd/identities/%s", cid);
     rfree(&r);
     r = call_q("POST", "/v1/kms/auth/login", NULL, 0, NULL, body);
     REQUIRE(r.status == 200);
-    kc_strlcpy(tok, json_string_value(json_object_get(r.body, "token")), sizeof tok);
+    kc_strlcpy(tok, json_string_value(json_object_get(r.body, "token")),
+               sizeof tok);
     rfree(&r);
     r = call("GET", "/v1/kms/auth/token", NULL, tok, NULL);
     CHECK_EQ(r.status, 200);
@@ -758,9 +800,13 @@ test_token_sweep_removes_only_expired(void)
     result r;
 
     setup();
-    make_token("sw", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}", t1, sizeof t1);
+    make_token("sw",
+               "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}",
+               t1, sizeof t1);
     fake_now += 1800;
-    make_token("sw", "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}", t2, sizeof t2);
+    make_token("sw",
+               "{\"rules\":[{\"path\":\"**\",\"capabilities\":[\"read\"]}]}",
+               t2, sizeof t2);
     fake_now += 1801; /* t1 expired, t2 not */
     CHECK(kms_srv_sweep(&srv, &n) == KMS_OK);
     CHECK(n >= 1);
@@ -797,7 +843,8 @@ test_ratelimit_flood_keeps_lockout(void)
     kms_ratelimit_free(rl);
 }
 
-/* ---- audit chain ------------------------------------------------------------ */
+/* ---- audit chain ------------------------------------------------------------
+ */
 
 static char *
 write_log(const char *dir, int lines)
@@ -912,7 +959,8 @@ test_audit_writer_appends_chain(void)
     const char *why;
 
     for (int round = 0; round < 2; round++) {
-        REQUIRE(kms_audit_open(path, NULL, NULL, &a, detail, sizeof detail) == KMS_OK);
+        REQUIRE(kms_audit_open(path, NULL, NULL, &a, detail, sizeof detail) ==
+                KMS_OK);
         for (int i = 0; i < 10; i++)
             kms_audit_submit(a, json_pack("{s:i}", "i", i), false, NULL, NULL);
         kms_audit_close(a);
@@ -929,10 +977,12 @@ test_audit_unwritable_fails_closed(void)
 
     if (access("/dev/full", W_OK) != 0)
         return;
-    REQUIRE(kms_audit_open("/dev/full", NULL, NULL, &a, detail, sizeof detail) == KMS_OK);
+    REQUIRE(kms_audit_open("/dev/full", NULL, NULL, &a, detail,
+                           sizeof detail) == KMS_OK);
     kms_audit_submit(a, json_pack("{s:i}", "i", 1), false, NULL, NULL);
     kms_audit_close(a);
-    REQUIRE(kms_audit_open("/dev/full", NULL, NULL, &a, detail, sizeof detail) == KMS_OK);
+    REQUIRE(kms_audit_open("/dev/full", NULL, NULL, &a, detail,
+                           sizeof detail) == KMS_OK);
     srv.audit = a;
     kms_audit_submit(a, json_pack("{s:i}", "i", 1), false, NULL, NULL);
     for (int i = 0; i < 200 && kms_audit_healthy(a); i++)
