@@ -260,8 +260,10 @@ test_cli_bad_command_lines_exit2(void)
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "12k"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-ops", "-1"), 2);
     CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "8191"), 2);
-    CHECK(
-        err_is_one_line("zapdb: init: --kdf-mem must be at least 8192 bytes"));
+    CHECK(err_is_one_line("zapdb: init: --kdf-mem must be 8192 to"));
+    CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-mem", "4294967297"), 2);
+    CHECK_EQ(RUN("init", kt_path(f.dir, "s2"), "--kdf-ops", "65"), 2);
+    CHECK(err_is_one_line("zapdb: init: --kdf-ops must be 1 to 64"));
     CHECK_EQ(RUN("get", f.store, "b", "k", "--password-file", f.pw,
                  "--password-file", f.pw),
              2);

@@ -12,6 +12,10 @@
 
 #define ZT_VERSION "0.1.0"
 
+#define ZT_KDF_OPS_MAX 64u
+#define ZT_KDF_MEM_MIN 8192u
+#define ZT_KDF_MEM_MAX (4ull * 1024u * 1024u * 1024u)
+
 typedef struct zt_cmd {
     const char *name;
     int (*fn)(const zt_args *a);
@@ -222,12 +226,15 @@ apply_opt(zt_args *a, const zt_optdef *o, const char *val)
             zt_err(a, "%s needs a positive whole number, not \"%s\"", n, val);
             return false;
         }
-        if (!ops && v < 8192) {
-            zt_err(a, "--kdf-mem must be at least 8192 bytes");
+        /* The limits zap_opts documents (include/zapdb/zapdb.h). */
+        if (ops && v > ZT_KDF_OPS_MAX) {
+            zt_err(a, "--kdf-ops must be 1 to %u", ZT_KDF_OPS_MAX);
             return false;
         }
-        if (!ops && v > SIZE_MAX) {
-            zt_err(a, "--kdf-mem is too large");
+        if (!ops &&
+            (v < ZT_KDF_MEM_MIN || v > ZT_KDF_MEM_MAX || v > SIZE_MAX)) {
+            zt_err(a, "--kdf-mem must be %u to %llu bytes", ZT_KDF_MEM_MIN,
+                   (unsigned long long)ZT_KDF_MEM_MAX);
             return false;
         }
         *(ops ? &a->kdf_ops : &a->kdf_mem) = v;
