@@ -172,9 +172,11 @@ cmd_secret(kms_cli *c)
         goto out;
     if ((rc = cli_status_exit(status, resp)) != KMS_EXIT_OK)
         goto out;
-    if (strcmp(sub, "get") == 0 && c->raw && !c->json)
-        fputs(json_string_value(json_object_get(resp, "value")) ?: "", stdout);
-    else if (strcmp(sub, "ls") == 0 && !c->json) {
+    if (strcmp(sub, "get") == 0 && c->raw && !c->json) {
+        const json_t *v = json_object_get(resp, "value");
+        if (json_is_string(v)) /* the exact bytes, NULs included */
+            fwrite(json_string_value(v), 1, json_string_length(v), stdout);
+    } else if (strcmp(sub, "ls") == 0 && !c->json) {
         size_t i;
         json_t *k;
         json_array_foreach(json_object_get(resp, "keys"), i, k)

@@ -140,6 +140,10 @@ check test_cli_secret_set_from_file_with_cas \
   "$KMS" secret set app/db/password --env prod --file "$tmp/v2" --cas 1
 rc=0; printf 'x' | "$KMS" secret set app/db/password --env prod --cas 1 2>/dev/null || rc=$?
 check test_cli_secret_cas_conflict_exit5 eq "$rc" 5
+printf 'a b\n\n' | "$KMS" secret set blob/exact --env prod >/dev/null
+check test_cli_secret_value_bytes_exact eq "$("$KMS" secret get blob/exact --env prod --raw | od -An -tx1 | tr -d ' \n')" 6120620a0a
+rc=0; printf 'a\0b' | "$KMS" secret set blob/nul --env prod 2>/dev/null || rc=$?
+check test_cli_secret_nul_byte_rejected eq "$rc" 1
 check test_cli_secret_get_version1 eq "$("$KMS" secret get app/db/password --env prod --version 1 --raw)" s3cret-v1
 printf 'u' | "$KMS" secret set app/db/user --env prod >/dev/null
 printf 'k' | "$KMS" secret set app/admin/key --env prod >/dev/null
