@@ -8,11 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <zapdb/zapdb.h>
@@ -945,6 +948,167 @@ test_cli_sync_modes_accepted(void)
     CHECK(out_is("d", 1));
 }
 
+/* ---- a terminal: prompts and progress ---------------------------------- */
+
+/* Run zapdb with a pseudo-terminal as its controlling terminal and its
+ * stderr (stdin and stdout as in run_v, stdin empty). Each time the
+ * terminal shows another "assword: " prompt, the next of `answers` is
+ * typed. Everything the terminal showed lands in `tty` (NUL-terminated).
+ * Returns the exit status, -1 on a harness failure or after 30 s. */
+static int
+run_pty(const char *const *answers, size_t n_answers, char *tty, size_t cap,
+        const char *const *args)
+{
+    const char *in_p = io_path("stdin"), *out_p = io_path("stdout");
+    const char *argv[32];
+    size_t n = 0, len = 0, answered = 0;
+    time_t deadline = time(NULL) + 30;
+    int m, st = 0, status = -1;
+    bool exited = false;
+    pid_t pid;
+
+    run_clear();
+    tty[0] = 0;
+    argv[n++] = "zapdb";
+    for (; args[n - 1] && n < 31; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    if (kt_write_file(in_p, "", 0, 0600) != 0)
+        return -1;
+    m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0 || !ptsname(m)) {
+        if (m >= 0)
+            close(m);
+        return -1;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        close(m);
+        return -1;
+    }
+    if (pid == 0) {
+        /* A new session's first terminal becomes its controlling one. */
+        int fi, fo, ft;
+        if (setsid() < 0 || (ft = open(ptsname(m), O_RDWR)) < 0)
+            _exit(126);
+        fi = open(in_p, O_RDONLY);
+        fo = open(out_p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fi < 0 || fo < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 ||
+            dup2(ft, 2) < 0)
+            _exit(126);
+        close(m);
+        unsetenv("ZAPDB_PASSWORD");
+        unsetenv("ZAPDB_NEW_PASSWORD");
+        sanitizer_exitcode("ASAN_OPTIONS");
+        sanitizer_exitcode("UBSAN_OPTIONS");
+        execv(ZAPDB_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    while (time(NULL) < deadline) {
+        struct pollfd pfd = {m, POLLIN, 0};
+        if (poll(&pfd, 1, 10) > 0) {
+            ssize_t r = len + 1 < cap ? read(m, tty + len, cap - 1 - len) : 0;
+            if (r <= 0 && exited)
+                break; /* EIO: the terminal's last user has gone */
+            if (r > 0) {
+                len += (size_t)r;
+                tty[len] = 0;
+            }
+        } else if (exited) {
+            break;
+        }
+        /* Answer each new prompt once, after the tool has turned echo
+         * off: kc_password_get() shows the prompt first and then flushes
+         * pending input when it switches echo off (TCSAFLUSH). */
+        size_t prompts = 0;
+        struct termios tio;
+        for (const char *p = tty; (p = strstr(p, "assword: ")) != NULL; p++)
+            prompts++;
+        if (answered < prompts && answered < n_answers &&
+            tcgetattr(m, &tio) == 0 && !(tio.c_lflag & ECHO)) {
+            const char *ans = answers[answered++];
+            if (write(m, ans, strlen(ans)) < 0 || write(m, "\n", 1) < 0)
+                break;
+        }
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid) {
+            exited = true;
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+    }
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    close(m);
+    R.status = status;
+    R.out = kt_read_all(out_p, &R.out_len);
+    if (strstr(tty, "Sanitizer") || strstr(tty, "runtime error:"))
+        kt_fail(__FILE__, __LINE__, tty);
+    return status;
+}
+
+#define RUN_PTY(answers, tty, ...)                                             \
+    run_pty((answers), KT_COUNT(answers), (tty), sizeof(tty),                  \
+            (const char *const[]){__VA_ARGS__, NULL})
+
+static void
+test_cli_terminal_prompt_init_twice_then_open(void)
+{
+    static const char *const same[] = {"typed secret", "typed secret"};
+    static const char *const differ[] = {"typed secret", "typed secreT"};
+    static const char *const right[] = {"typed secret"};
+    static const char *const wrong[] = {"typed secreT"};
+    const char *dir = kt_tmpdir(), *store = kt_path(dir, "s");
+    char tty[8192];
+
+    CHECK_EQ(RUN_PTY(differ, tty, "init", store, KDF), 1);
+    CHECK(strstr(tty, "New store password: ") != NULL);
+    CHECK(strstr(tty, "Repeat the password: ") != NULL);
+    CHECK(strstr(tty, "zapdb: init: the two passwords differ") != NULL);
+    CHECK(strstr(tty, "typed") == NULL); /* no echo */
+    CHECK(access(store, F_OK) != 0);
+    CHECK_EQ(RUN_PTY(same, tty, "init", store, KDF), 0);
+    CHECK(strstr(tty, "typed") == NULL);
+    CHECK_EQ(run_v("tv", 2, "typed secret",
+                   (const char *const[]){"put", store, "b", "k", NULL}),
+             0);
+    CHECK_EQ(RUN_PTY(right, tty, "get", store, "b", "k"), 0);
+    CHECK(strstr(tty, "Password: ") != NULL);
+    CHECK(out_is("tv", 2));
+    CHECK_EQ(RUN_PTY(wrong, tty, "get", store, "b", "k"), 4);
+    CHECK(strstr(tty, "zapdb: get: cannot open the store: wrong password") !=
+          NULL);
+    CHECK_EQ(R.out_len, 0);
+}
+
+static void
+test_cli_terminal_progress_shown_only_on_tty(void)
+{
+    static const char *const none[] = {""};
+    char tty[16384];
+    fx f;
+
+    fx_init(&f);
+    for (int i = 0; i < 5; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_EQ(fx_put(&f, "b", key, "v", 1), 0);
+    }
+    CHECK_EQ(RUN_PTY(none, tty, "verify", f.store, "--password-file", f.pw), 0);
+    CHECK(strstr(tty, "zapdb: verify: 100% (") != NULL);
+    CHECK(out_has("verified 5 records in 1 buckets: 0 bad"));
+    CHECK_EQ(RUN_PTY(none, tty, "rekey", f.store, "--password-file", f.pw), 0);
+    CHECK(strstr(tty, "zapdb: rekey: ") != NULL);
+    /* the same commands with stderr not a terminal: silent */
+    CHECK_EQ(RUN("verify", f.store, "--password-file", f.pw), 0);
+    CHECK_EQ(R.err_len, 0);
+    CHECK_EQ(
+        RUN("backup", f.store, kt_path(f.dir, "bk"), "--password-file", f.pw),
+        0);
+    CHECK_EQ(R.err_len, 0);
+}
+
 static const kt_case cases[] = {
     KT_CASE(test_cli_help_every_subcommand_exits0),
     KT_CASE(test_cli_no_arguments_exits2),
@@ -971,6 +1135,8 @@ static const kt_case cases[] = {
     KT_CASE(test_cli_restore_bad_backups_rejected),
     KT_CASE(test_cli_stats_text_and_json_agree),
     KT_CASE(test_cli_sync_modes_accepted),
+    KT_CASE(test_cli_terminal_prompt_init_twice_then_open),
+    KT_CASE(test_cli_terminal_progress_shown_only_on_tty),
 };
 
 int
