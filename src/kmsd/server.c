@@ -286,9 +286,13 @@ drop_body(conn_state *cs)
 static void
 to_audit(conn_state *cs)
 {
-    kms_audit_submit(cs->s->srv->audit, cs->resp.audit, cs->resp.store_written,
-                     audit_done, cs);
+    json_t *rec = cs->resp.audit;
+    bool written = cs->resp.store_written;
+
+    /* Once submitted, cs belongs to the audit thread and then to MHD (it
+     * may be freed before kms_audit_submit() returns): touch it no more. */
     cs->resp.audit = NULL;
+    kms_audit_submit(cs->s->srv->audit, rec, written, audit_done, cs);
 }
 
 static void *

@@ -364,13 +364,12 @@ check test_crash_restart start
 export KMS_TOKEN=$WRITER
 for i in $(seq 20); do printf "c$i" | "$KMS" secret set app/crash --env prod >/dev/null; done
 ( while :; do curl -s -o /dev/null -H "X-KMS-Token: $WRITER" -X POST \
-    "$BASE/v1/kms/orgs/acme/secrets/app/load?env=prod" -d '{"value":"x"}'; done ) &
+    "$BASE/v1/kms/orgs/acme/secrets/app/load?env=prod" -d '{"value":"x"}' || true; done ) &
 loader=$!
 sleep 0.5
 { kill -KILL "$pid"; wait "$pid"; } 2>/dev/null || true
 pid=""
-kill "$loader"
-wait "$loader" 2>/dev/null || true
+{ kill "$loader"; wait "$loader"; } 2>/dev/null || true
 printf '{"time":"2026-11-21T00:00:00Z","route":"tor' >> "$LOG"
 check test_crash_restart_after_sigkill start
 check test_crash_acknowledged_write_kept eq "$("$KMS" secret get app/crash --env prod --raw)" c20
