@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,13 +418,53 @@ pw_from_file(const char *file, char **pw, size_t *pw_len, int *err)
     return rc;
 }
 
+/* While echo is off, a SIGINT/SIGTERM/SIGHUP/SIGQUIT must not leave the
+ * terminal without echo: a handler restores it (tcsetattr is
+ * async-signal-safe) and re-raises the signal with its previous action.
+ * This is the one piece of process-global mutable state here; only one
+ * prompt runs at a time (prompting is a CLI start-up step). */
+static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+static volatile sig_atomic_t tty_fd = -1;
+static struct termios tty_saved;
+static struct sigaction tty_old_actions[4];
+
+static void
+tty_restore_on_signal(int sig)
+{
+    if (tty_fd >= 0)
+        tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+    for (size_t i = 0; i < 4; i++)
+        if (tty_signals[i] == sig)
+            sigaction(sig, &tty_old_actions[i], NULL);
+    raise(sig);
+}
+
+static void
+tty_guard(int fd, const struct termios *saved, bool on)
+{
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = tty_restore_on_signal;
+        sigemptyset(&sa.sa_mask);
+        tty_saved = *saved;
+        tty_fd = fd;
+        for (size_t i = 0; i < 4; i++)
+            sigaction(tty_signals[i], &sa, &tty_old_actions[i]);
+    } else {
+        for (size_t i = 0; i < 4; i++)
+            sigaction(tty_signals[i], &tty_old_actions[i], NULL);
+        tty_fd = -1;
+    }
+}
+
 static kc_pw_status
 pw_from_tty(const char *prompt, char **pw, size_t *pw_len)
 {
     struct termios old, noecho;
     char *buf;
     size_t n = 0;
-    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     kc_pw_status rc;
 
     if (fd < 0)
@@ -441,9 +482,12 @@ pw_from_tty(const char *prompt, char **pw, size_t *pw_len)
     noecho = old;
     noecho.c_lflag &= ~(tcflag_t)ECHO;
     noecho.c_lflag |= ECHONL;
+    /* Echo goes off before the prompt appears, so nothing typed ahead of
+     * it is ever shown. */
+    tty_guard(fd, &old, true);
+    tcsetattr(fd, TCSAFLUSH, &noecho);
     if (write(fd, prompt, strlen(prompt)) < 0) { /* best effort */
     }
-    tcsetattr(fd, TCSAFLUSH, &noecho);
     while (n < 1023) {
         char c;
         ssize_t r = read(fd, &c, 1);
@@ -454,6 +498,7 @@ pw_from_tty(const char *prompt, char **pw, size_t *pw_len)
         buf[n++] = c;
     }
     tcsetattr(fd, TCSAFLUSH, &old);
+    tty_guard(fd, &old, false);
     close(fd);
     rc = pw_from_buffer(buf, n, pw, pw_len);
     kc_secure_free(buf);
