@@ -361,8 +361,11 @@ write_batch(kms_audit *a, aq_item *batch)
     rc = KMS_OK;
 out:
     free(buf);
-    if (rc != KMS_OK)
-        atomic_store(&a->broken, true);
+    if (rc != KMS_OK && !atomic_exchange(&a->broken, true))
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"audit log cannot be "
+                "written: every request now fails with 503\",\"errno\":%d}\n",
+                errno);
     return rc;
 }
 

@@ -390,6 +390,7 @@ if [ -w /dev/full ]; then
   api GET /v1/kms/health "" ""
   api GET /v1/kms/health "" ""
   check test_audit_unwritable_503 eq "$code" 503
+  check test_audit_unwritable_logged grep -q 'audit log cannot be written' "$tmp/kmsd.log"
   stop || true
 fi
 
