@@ -405,8 +405,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         *con_cls = cs;
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && kc_parse_u64(cl, &n) == 0 && n > KMS_BODY_MAX)
-            cs->too_big = true;
+        if (!cl || kc_parse_u64(cl, &n) != 0 || n <= KMS_BODY_MAX)
+            return MHD_YES;
+        /* Declared too large: answer 413 (audited) without reading the
+         * body; libmicrohttpd then closes the connection. */
+        cs->too_big = true;
+        cs->dispatched = true;
+        build_request(cs, url, method);
+        s->api->dispatch(s->srv, &cs->req, &cs->resp);
+        if (!s->srv->audit) {
+            cs->audit_rc = KMS_OK;
+            return send_response(cs);
+        }
+        MHD_suspend_connection(conn);
+        to_audit(cs);
         return MHD_YES;
     }
     if (*upload_data_size) {

@@ -184,6 +184,9 @@ check test_secret_value_over_1mib_413 eq "$code" 413
 head -c 3000000 /dev/zero | tr '\0' 'a' > "$tmp/huge"
 api POST "/v1/kms/orgs/acme/secrets/app/huge?env=prod" "@$tmp/huge"
 check test_body_over_2mib_413 eq "$code" 413
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-KMS-Token: $ROOT" -H "Transfer-Encoding: chunked" \
+  --data-binary "@$tmp/huge" "$BASE/v1/kms/orgs/acme/secrets/app/huge?env=prod")
+check test_chunked_body_over_2mib_413 eq "$code" 413
 api GET /v1/kms/does/not/exist
 check test_unknown_route_404 eq "$code" 404
 api PATCH /v1/kms/health
