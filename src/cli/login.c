@@ -48,8 +48,14 @@ cmd_login(kms_cli *c)
 
     if (!c->client_id)
         return rc;
-    e = c->secret_file ? kc_read_file(c->secret_file, 4096, true, &sec, &n)
-                       : kc_read_fd(STDIN_FILENO, 4096, true, &sec, &n);
+    if (!c->secret_file && isatty(STDIN_FILENO))
+        e = kc_password_get(NULL, NULL, "Client secret: ", (char **)&sec, &n,
+                            NULL) == KC_PW_OK
+                ? 0
+                : -1;
+    else
+        e = c->secret_file ? kc_read_file(c->secret_file, 4096, true, &sec, &n)
+                           : kc_read_fd(STDIN_FILENO, 4096, true, &sec, &n);
     if (e != 0) {
         fprintf(stderr, "kms: cannot read the client secret\n");
         return KMS_EXIT_ERROR;

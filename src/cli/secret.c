@@ -98,9 +98,23 @@ read_value(const kms_cli *c)
     uint8_t *buf = NULL;
     size_t n = 0;
     json_t *v;
-    int e = c->file ? kc_read_file(c->file, 1024 * 1024, true, &buf, &n)
-                    : kc_read_fd(STDIN_FILENO, 1024 * 1024, true, &buf, &n);
+    int e;
 
+    if (!c->file && isatty(STDIN_FILENO)) {
+        /* typed at a terminal: one line, not echoed */
+        char *pw = NULL;
+        size_t pl = 0;
+        if (kc_password_get(NULL, NULL, "Secret value: ", &pw, &pl, NULL) !=
+            KC_PW_OK) {
+            fprintf(stderr, "kms: no value given\n");
+            return NULL;
+        }
+        v = json_stringn(pw, pl);
+        kc_secure_free(pw);
+        return v;
+    }
+    e = c->file ? kc_read_file(c->file, 1024 * 1024, true, &buf, &n)
+                : kc_read_fd(STDIN_FILENO, 1024 * 1024, true, &buf, &n);
     if (e != 0) {
         fprintf(stderr, "kms: cannot read the value (%s); at most 1 MiB\n",
                 c->file ? c->file : "stdin");
