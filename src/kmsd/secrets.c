@@ -192,7 +192,30 @@ typedef struct {
     size_t skip;
     bool recursive;
     char last_folder[KMS_SPATH_MAX + 2];
+    const json_t *policies; /* NULL: root, sees everything */
+    char base[16 + KMS_NAME_MAX + KMS_SPATH_MAX]; /* "secrets/<env>/<path>/" */
 } list_ctx;
+
+/* Names the caller may neither list nor read (a deny rule, say) are left
+ * out of listings: a listing never reveals what a policy hides. */
+static bool
+visible(const list_ctx *l, const char *rel, size_t rl)
+{
+    char res[16 + KMS_NAME_MAX + 2 * KMS_SPATH_MAX];
+    size_t bl = strlen(l->base);
+
+    if (!l->policies)
+        return true;
+    if (rl && rel[rl - 1] == '/')
+        rl--; /* a folder: its own resource */
+    if (bl + rl >= sizeof res)
+        return false;
+    memcpy(res, l->base, bl);
+    memcpy(res + bl, rel, rl);
+    res[bl + rl] = '\0';
+    return kms_policy_allows(l->policies, res, KMS_CAP_LIST) ||
+           kms_policy_allows(l->policies, res, KMS_CAP_READ);
+}
 
 static bool
 live(const uint8_t *v, size_t vl)
@@ -221,7 +244,8 @@ list_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
         return 0;
     slash = memchr(rel, '/', rl);
     if (l->recursive || !slash) {
-        json_array_append_new(l->keys, json_stringn(rel, rl));
+        if (visible(l, rel, rl))
+            json_array_append_new(l->keys, json_stringn(rel, rl));
         return 0;
     }
     rl = (size_t)(slash - rel) + 1; /* the folder, with its '/' */
@@ -229,7 +253,8 @@ list_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
         (strlen(l->last_folder) != rl || memcmp(l->last_folder, rel, rl))) {
         memcpy(l->last_folder, rel, rl);
         l->last_folder[rl] = '\0';
-        json_array_append_new(l->keys, json_stringn(rel, rl));
+        if (visible(l, rel, rl))
+            json_array_append_new(l->keys, json_stringn(rel, rl));
     }
     return 0;
 }
@@ -250,6 +275,9 @@ secret_list(kms_ctx *c, sref *r)
     snprintf(prefix, sizeof prefix, "%s/%s%s", r->env, r->path,
              *r->path ? "/" : "");
     l.skip = strlen(prefix);
+    l.policies = c->who.root ? NULL : c->who.policies;
+    snprintf(l.base, sizeof l.base, "secrets/%s/%s%s", r->env, r->path,
+             *r->path ? "/" : "");
     if (!(l.keys = json_array()))
         return KMS_ENOMEM;
     if (kms_txn_begin(c->srv->store, true, &txn) != KMS_ST_OK) {

@@ -219,6 +219,9 @@ READER=$("$KMS" token create --org acme --policy app-read --ttl 1h --raw)
 export KMS_TOKEN=$READER
 check test_reader_can_read eq "$("$KMS" secret get app/db/user --env prod --raw)" u
 check test_reader_can_list "$KMS" secret ls app --env prod
+check test_reader_listing_hides_denied_folder eq "$("$KMS" secret ls app --env prod | tr '\n' ' ')" "db/ "
+check test_reader_recursive_listing_hides_denied \
+  eq "$("$KMS" secret ls app --env prod -r | tr '\n' ' ')" "db/password db/user "
 deny() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; [ "$rc" = 4 ]; }
 check test_reader_write_denied deny sh -c "printf x | '$KMS' secret set app/db/user --env prod"
 check test_reader_other_env_denied deny "$KMS" secret get app/db/password --env dev
