@@ -96,11 +96,40 @@ mode_zapdb() {
   zap stats "$store" --json --password-file "$pwfile"
 }
 
+# kmsd in the foreground on an embedded ZapDB store.
+mode_kmsd() {
+  local kmsd="$build/bin/kmsd" kms="$build/bin/kms"
+  local listen=${KMSD_LISTEN:-127.0.0.1:8200}
+  if [ ! -x "$kmsd" ]; then
+    echo "run.sh: $kmsd is not built (run: make build)" >&2
+    exit 1
+  fi
+  ensure_password
+  say "kmsd on http://$listen, store $data/kmsd"
+  cat <<EOF
+Try it from another terminal (the token is read from a file, never argv):
+  export KMS_ADDR=http://$listen KMS_TOKEN_FILE=$data/root-token
+  $kms status
+  $kms org create acme
+  printf 's3cret' | $kms secret set app/db/password --env prod --org acme
+  $kms secret get app/db/password --env prod --org acme
+  $kms secret history app/db/password --env prod --org acme
+  curl -s http://$listen/v1/kms/health
+Stop with Ctrl-C (kmsd drains requests and closes the store).
+EOF
+  printf '$ kmsd --dev --data %s --password-provider file --password-config path=%s --listen %s --root-token-file %s\n' \
+    "$data/kmsd" "$pwfile" "$listen" "$data/root-token"
+  exec "$kmsd" --dev --data "$data/kmsd" --password-provider file \
+    --password-config "path=$pwfile" --listen "$listen" \
+    --root-token-file "$data/root-token"
+}
+
 main() {
-  case "${RUN_MODE:-zapdb}" in
+  case "${RUN_MODE:-kmsd}" in
+  kmsd) mode_kmsd ;;
   zapdb) mode_zapdb ;;
   *)
-    echo "run.sh: unknown RUN_MODE ${RUN_MODE} (known: zapdb)" >&2
+    echo "run.sh: unknown RUN_MODE ${RUN_MODE} (known: kmsd, zapdb)" >&2
     exit 2
     ;;
   esac
