@@ -37,6 +37,11 @@ typedef struct kms_cli {
     const char *policies[CLI_MAX_POLICIES];
     size_t npolicies;
     bool recursive, raw, self;
+    /* kms key */
+    const char *type, *backend, *sig_file, *days, *rotation;
+    const char *contexts[CLI_MAX_POLICIES]; /* K=V */
+    size_t ncontexts;
+    bool digest, exportable, immediate, no_plaintext;
     const char *pos[CLI_MAX_POS];
     size_t npos;
 } kms_cli;
@@ -67,5 +72,7 @@ int cmd_policy(kms_cli *c);
 int cmd_org(kms_cli *c);
 int cmd_identity(kms_cli *c);
 int cmd_audit(kms_cli *c);
+int cmd_key(kms_cli *c);
+int cmd_aws_key(kms_cli *c);
 
 #endif

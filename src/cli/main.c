@@ -32,6 +32,12 @@ static const command commands[] = {
      "identity create --name N [--policy P ...] | ls | rm CLIENT_ID | admin "
      "--name N"},
     {"audit", cmd_audit, "audit verify FILE"},
+    {"key", cmd_key,
+     "key create|ls|describe|enable|disable|rotate|delete|cancel-delete|"
+     "encrypt|decrypt|sign|verify|pubkey|random|datakey NAME [--type T] "
+     "[--context K=V] [--file F] [--signature-file F] [--digest] "
+     "[--days N] [--exportable] [--rotation DUR]"},
+    {"aws-key", cmd_aws_key, "aws-key create --client-id ID [--org O]"},
 };
 
 static void
@@ -68,7 +74,17 @@ parse(int argc, char **argv, kms_cli *c)
         O_REC,
         O_RAW,
         O_SELF,
-        O_HELP
+        O_HELP,
+        O_TYPE,
+        O_BACKEND,
+        O_SIGFILE,
+        O_DAYS,
+        O_ROTATION,
+        O_CONTEXT,
+        O_DIGEST,
+        O_EXPORTABLE,
+        O_IMMEDIATE,
+        O_NOPT,
     };
     static const struct option lo[] = {
         {"addr", required_argument, 0, O_ADDR},
@@ -89,6 +105,16 @@ parse(int argc, char **argv, kms_cli *c)
         {"raw", no_argument, 0, O_RAW},
         {"self", no_argument, 0, O_SELF},
         {"help", no_argument, 0, O_HELP},
+        {"type", required_argument, 0, O_TYPE},
+        {"backend", required_argument, 0, O_BACKEND},
+        {"signature-file", required_argument, 0, O_SIGFILE},
+        {"days", required_argument, 0, O_DAYS},
+        {"rotation", required_argument, 0, O_ROTATION},
+        {"context", required_argument, 0, O_CONTEXT},
+        {"digest", no_argument, 0, O_DIGEST},
+        {"exportable", no_argument, 0, O_EXPORTABLE},
+        {"immediate", no_argument, 0, O_IMMEDIATE},
+        {"no-plaintext", no_argument, 0, O_NOPT},
         {0, 0, 0, 0},
     };
     int ch;
@@ -157,6 +183,38 @@ parse(int argc, char **argv, kms_cli *c)
             break;
         case O_SELF:
             c->self = true;
+            break;
+        case O_TYPE:
+            c->type = optarg;
+            break;
+        case O_BACKEND:
+            c->backend = optarg;
+            break;
+        case O_SIGFILE:
+            c->sig_file = optarg;
+            break;
+        case O_DAYS:
+            c->days = optarg;
+            break;
+        case O_ROTATION:
+            c->rotation = optarg;
+            break;
+        case O_CONTEXT:
+            if (c->ncontexts == CLI_MAX_POLICIES || !strchr(optarg, '='))
+                return -1;
+            c->contexts[c->ncontexts++] = optarg;
+            break;
+        case O_DIGEST:
+            c->digest = true;
+            break;
+        case O_EXPORTABLE:
+            c->exportable = true;
+            break;
+        case O_IMMEDIATE:
+            c->immediate = true;
+            break;
+        case O_NOPT:
+            c->no_plaintext = true;
             break;
         case O_HELP:
         default:

@@ -44,7 +44,14 @@
     X(KMS_ESTORE, 500, "store_error", "storage error")                         \
     X(KMS_ENOMEM, 500, "out_of_memory", "out of memory")                       \
     X(KMS_EINTERNAL, 500, "internal", "internal error")                        \
-    X(KMS_EAUDIT, 503, "audit_unavailable", "audit log cannot be written")
+    X(KMS_EAUDIT, 503, "audit_unavailable", "audit log cannot be written")     \
+    X(KMS_EDISABLED, 400, "key_disabled", "the key is disabled")               \
+    X(KMS_ESTATE, 400, "invalid_key_state",                                    \
+      "the key's state does not allow this operation")                         \
+    X(KMS_ECIPHER, 400, "invalid_ciphertext",                                  \
+      "invalid ciphertext, or wrong key or encryption context")                \
+    X(KMS_EUNSUPPORTED, 400, "unsupported",                                    \
+      "operation not supported for this key")
 
 typedef enum {
 #define KMS_X_ENUM(name, status, code, msg) name,
@@ -81,6 +88,7 @@ typedef struct kms_config {
     const char *tls_cert, *tls_key;
     const char *root_token_file;
     const char *port_file;
+    const char *aws_listen, *aws_port_file; /* AWS KMS endpoint, optional */
     const char *password_provider, *password_key_id;
     const char **password_config; /* KEY=VALUE */
     size_t password_config_count;
@@ -217,7 +225,8 @@ typedef struct kms_ctx {
     const char *decision; /* "allow", "deny" or NULL (error) */
     bool store_written;
     unsigned retry_after;
-    char *text_out; /* non-JSON response (metrics) */
+    const char *err_type; /* AWS endpoint: "__type" overriding the default */
+    char *text_out;       /* non-JSON response (metrics) */
     size_t text_len;
 } kms_ctx;
 
@@ -372,11 +381,29 @@ kms_err kms_h_secret_get(kms_ctx *c);
 kms_err kms_h_secret_post(kms_ctx *c);
 kms_err kms_h_secret_delete(kms_ctx *c);
 
+kms_err kms_h_key_create(kms_ctx *c);
+kms_err kms_h_key_list(kms_ctx *c);
+kms_err kms_h_key_read(kms_ctx *c);
+kms_err kms_h_key_get_sub(kms_ctx *c);
+kms_err kms_h_key_action(kms_ctx *c);
+kms_err kms_h_random(kms_ctx *c);
+kms_err kms_h_awskey_create(kms_ctx *c);
+
 /* Metrics text (Prometheus exposition format); malloc'd. */
 char *kms_metrics_render(kms_srv *srv, size_t *len);
 
 /* Org existence (orgs.c). */
 kms_err kms_org_exists(kms_txn *txn, const char *org);
+
+/* The audit record of a handled request (router.c), for other front ends
+ * (the AWS endpoint) that build their own kms_ctx. */
+json_t *kms_audit_record(kms_ctx *c, const char *route, kms_err rc, int status);
+
+/* The AWS KMS-compatible endpoint (awskms.c): POST / with X-Amz-Target. */
+void kms_aws_dispatch(kms_srv *srv, const kms_req *req, kms_resp *resp);
+bool kms_aws_batchable(const kms_req *req);
+void kms_aws_dispatch_batch(kms_srv *srv, const kms_req *const *reqs,
+                            kms_resp *const *resps, size_t n);
 
 /* Small JSON helpers (router.c). */
 kms_err kms_json_get_str(const json_t *o, const char *k, bool required,

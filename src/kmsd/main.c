@@ -70,6 +70,9 @@ usage(FILE *f)
           "  --root-token-file FILE    write a newly minted root token here "
           "(mode 0600)\n"
           "  --port-file FILE          write the bound port here\n"
+          "  --aws-listen ADDR:PORT    also serve the AWS KMS-compatible "
+          "endpoint here\n"
+          "  --aws-port-file FILE      write its bound port here\n"
           "  --threads N               HTTP worker threads (default: number of "
           "CPUs)\n"
           "  --max-versions N          versions kept per secret (default 10)\n"
@@ -133,6 +136,8 @@ enum {
     O_KDFMIN,
     O_VERBOSE,
     O_HELP,
+    O_AWSLISTEN,
+    O_AWSPORTFILE,
 };
 
 static int
@@ -161,6 +166,8 @@ parse_args(int argc, char **argv, opts *o)
         {"kdf-min", no_argument, 0, O_KDFMIN},
         {"verbose", no_argument, 0, O_VERBOSE},
         {"help", no_argument, 0, O_HELP},
+        {"aws-listen", required_argument, 0, O_AWSLISTEN},
+        {"aws-port-file", required_argument, 0, O_AWSPORTFILE},
         {0, 0, 0, 0},
     };
     kms_config *c = &o->cfg;
@@ -217,6 +224,12 @@ parse_args(int argc, char **argv, opts *o)
             break;
         case O_PORTFILE:
             c->port_file = optarg;
+            break;
+        case O_AWSLISTEN:
+            c->aws_listen = optarg;
+            break;
+        case O_AWSPORTFILE:
+            c->aws_port_file = optarg;
             break;
         case O_THREADS:
             if (!parse_u32_arg(optarg, &u) || u == 0 || u > 256)
@@ -323,6 +336,7 @@ typedef struct {
     kms_store *store;
     kms_srv srv;
     kms_server *http;
+    kms_server *aws; /* --aws-listen, or NULL */
     char detail[512];
 } runtime;
 
@@ -436,6 +450,53 @@ start_http(opts *o, runtime *rt, const struct sockaddr_storage *ss,
     return rc;
 }
 
+/* The AWS KMS-compatible listener: same TLS and loopback rules as the
+ * main one. */
+static kms_err
+start_aws(opts *o, runtime *rt)
+{
+    kms_config *c = &o->cfg;
+    struct sockaddr_storage ss;
+    size_t ss_len;
+    bool loopback = false;
+    char *cert = NULL, *key = NULL, portbuf[16];
+    const char *why;
+    uint16_t port = 0;
+    kms_err rc;
+
+    if (!kms_parse_listen(c->aws_listen, &ss, &ss_len, &loopback)) {
+        snprintf(rt->detail, sizeof rt->detail, "bad --aws-listen");
+        return KMS_EINVAL;
+    }
+    if ((why = check_policy(c, loopback))) {
+        snprintf(rt->detail, sizeof rt->detail, "%s", why);
+        return KMS_EINVAL;
+    }
+    if (c->tls_cert && (!(cert = read_pem(c->tls_cert, false)) ||
+                        !(key = read_pem(c->tls_key, true)))) {
+        snprintf(rt->detail, sizeof rt->detail,
+                 "cannot read the TLS certificate or key file");
+        free(cert);
+        return KMS_EINVAL;
+    }
+    rc = kms_server_start(&rt->srv, &kms_api_aws, (const struct sockaddr *)&ss,
+                          c->threads, cert, key, c->verbose, &rt->aws, &port,
+                          rt->detail, sizeof rt->detail);
+    free(cert);
+    kc_secure_free(key);
+    if (rc != KMS_OK)
+        return rc;
+    snprintf(portbuf, sizeof portbuf, "%u\n", port);
+    if (c->aws_port_file && write_text_file(c->aws_port_file, portbuf) != 0) {
+        snprintf(rt->detail, sizeof rt->detail, "cannot write %s",
+                 c->aws_port_file);
+        return KMS_EINVAL;
+    }
+    logj("info", "AWS KMS endpoint started",
+         json_pack("{s:s,s:i}", "listen", c->aws_listen, "port", (int)port));
+    return KMS_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -520,6 +581,10 @@ main(int argc, char **argv)
         fail("cannot start the listener", rt.detail);
         goto out;
     }
+    if (o.cfg.aws_listen && start_aws(&o, &rt) != KMS_OK) {
+        fail("cannot start the AWS KMS endpoint", rt.detail);
+        goto out;
+    }
     snprintf(portbuf, sizeof portbuf, "%u\n", port);
     if (o.cfg.port_file && write_text_file(o.cfg.port_file, portbuf) != 0) {
         fail("cannot write the port file", o.cfg.port_file);
@@ -547,6 +612,7 @@ main(int argc, char **argv)
          json_pack("{s:i}", "signal", sig));
     status = 0;
 out:
+    kms_server_stop(rt.aws, 10000);
     kms_server_stop(rt.http, 10000);
     kms_audit_close(rt.srv.audit);
     rt.srv.audit = NULL;

@@ -105,6 +105,16 @@ static const kms_route routes[] = {
      kms_h_secret_post},
     {"DELETE", "/v1/kms/orgs/:org/secrets/*", "secrets.delete", W,
      kms_h_secret_delete},
+    {"GET", "/v1/kms/orgs/:org/keys", "keys.list", 0, kms_h_key_list},
+    {"POST", "/v1/kms/orgs/:org/keys", "keys.create", B, kms_h_key_create},
+    {"GET", "/v1/kms/orgs/:org/keys/:id", "keys.read", 0, kms_h_key_read},
+    {"GET", "/v1/kms/orgs/:org/keys/:id/*", "keys.pubkey", 0,
+     kms_h_key_get_sub},
+    {"POST", "/v1/kms/orgs/:org/keys/:id/*", "keys.action", B,
+     kms_h_key_action},
+    {"POST", "/v1/kms/orgs/:org/random", "keys.random", B, kms_h_random},
+    {"POST", "/v1/kms/orgs/:org/aws-keys", "awskeys.create", B,
+     kms_h_awskey_create},
 };
 #undef P
 #undef B
@@ -406,8 +416,8 @@ now_iso_ms(char *buf, size_t cap)
     snprintf(buf, cap, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static json_t *
-audit_record(kms_ctx *c, size_t ri, kms_err rc, int status)
+json_t *
+kms_audit_record(kms_ctx *c, const char *route, kms_err rc, int status)
 {
     const kms_req *q = c->req;
     json_t *a = json_object();
@@ -425,7 +435,7 @@ audit_record(kms_ctx *c, size_t ri, kms_err rc, int status)
     json_object_set_new(a, "method",
                         json_stringn(q->method ? q->method : "",
                                      q->method ? strnlen(q->method, 16) : 0));
-    json_object_set_new(a, "route", json_string(kms_route_name(ri)));
+    json_object_set_new(a, "route", json_string(route));
     if (q->path && strlen(q->path) < KMS_URL_MAX) {
         json_t *p =
             json_stringn(q->path, strlen(q->path)); /* NULL if not UTF-8 */
@@ -590,7 +600,7 @@ kms_dispatch(kms_srv *srv, const kms_req *req, kms_resp *resp)
     if (rc == KMS_ERATE)
         resp->retry_after = c.retry_after ? c.retry_after : 1;
     render(&c, rc, resp);
-    resp->audit = audit_record(&c, ri, rc, resp->status);
+    resp->audit = kms_audit_record(&c, kms_route_name(ri), rc, resp->status);
     resp->store_written = c.store_written;
     resp->route_index = ri;
     json_decref(c.body);

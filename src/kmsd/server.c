@@ -35,6 +35,8 @@ typedef struct {
 } write_queue;
 
 const kms_api kms_api_v1 = {kms_dispatch, kms_batchable, kms_dispatch_batch};
+const kms_api kms_api_aws = {kms_aws_dispatch, kms_aws_batchable,
+                             kms_aws_dispatch_batch};
 
 struct kms_server {
     struct MHD_Daemon *d;

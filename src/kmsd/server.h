@@ -21,6 +21,7 @@ typedef struct kms_api {
 } kms_api;
 
 extern const kms_api kms_api_v1;
+extern const kms_api kms_api_aws; /* the AWS KMS-compatible endpoint */
 
 /* Parse "ADDR:PORT" / "[V6]:PORT" (numeric addresses only). */
 bool kms_parse_listen(const char *s, struct sockaddr_storage *ss,
