@@ -203,33 +203,13 @@ static hsm_err
 az_call(az_ctx *z, const char *url, json_t *req, const char *step,
         hsm_http_response *r, hsm_diag *diag)
 {
-    char *tok = NULL, *auth = NULL, *body = NULL;
-    size_t body_len = 0;
-    const char *hdrs[2];
+    char *tok = NULL;
     hsm_cloud_call c = {.provider = PROVIDER, .step = step, .url = url};
     hsm_err rc;
 
     if ((rc = az_token(z, &tok, diag)) != HSM_OK)
         return rc;
-    rc = HSM_ENOMEM;
-    if (!(auth = hsm_cloud_bearer_header(tok)))
-        goto out;
-    hdrs[0] = auth;
-    hdrs[1] = "Content-Type: application/json";
-    c.headers = hdrs;
-    c.header_count = req ? 2 : 1;
-    c.method = req ? "POST" : "GET";
-    if (req) {
-        if (!(body = hsm_cloud_json_body(req, &body_len)))
-            goto out;
-        c.body = (const uint8_t *)body;
-        c.body_len = body_len;
-    }
-    rc = hsm_cloud_json_call(&z->net, &c, r, diag);
-out:
-    if (body)
-        kc_free_wipe(body, body_len);
-    kc_secure_free(auth);
+    rc = hsm_cloud_bearer_json_call(&z->net, &c, tok, req, r, diag);
     kc_secure_free(tok);
     return rc;
 }

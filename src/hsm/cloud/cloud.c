@@ -258,3 +258,35 @@ hsm_cloud_json_call(const hsm_cloud_net *n, const hsm_cloud_call *c,
         hsm_cloud_backoff(n, attempt);
     }
 }
+
+hsm_err
+hsm_cloud_bearer_json_call(const hsm_cloud_net *n, const hsm_cloud_call *base,
+                           const char *token, void *req,
+                           hsm_http_response *resp, hsm_diag *diag)
+{
+    char *auth = NULL, *body = NULL;
+    size_t body_len = 0;
+    const char *hdrs[2];
+    hsm_cloud_call c = *base;
+    hsm_err rc = HSM_ENOMEM;
+
+    if (!(auth = hsm_cloud_bearer_header(token)))
+        goto out;
+    hdrs[0] = auth;
+    hdrs[1] = "Content-Type: application/json";
+    c.headers = hdrs;
+    c.header_count = req ? 2 : 1;
+    c.method = req ? "POST" : "GET";
+    if (req) {
+        if (!(body = hsm_cloud_json_body(req, &body_len)))
+            goto out;
+        c.body = (const uint8_t *)body;
+        c.body_len = body_len;
+    }
+    rc = hsm_cloud_json_call(n, &c, resp, diag);
+out:
+    if (body)
+        kc_free_wipe(body, body_len);
+    kc_secure_free(auth);
+    return rc;
+}

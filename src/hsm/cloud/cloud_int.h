@@ -97,6 +97,15 @@ typedef struct {
 hsm_err hsm_cloud_json_call(const hsm_cloud_net *n, const hsm_cloud_call *c,
                             hsm_http_response *resp, hsm_diag *diag);
 
+/* A JSON call authorised with a bearer token (GCP, Azure): POST of `req`
+ * (a json_t object) with Content-Type application/json, or GET when `req`
+ * is NULL; `base` gives provider, step and URL. The header and body copies
+ * are wiped before return. */
+hsm_err hsm_cloud_bearer_json_call(const hsm_cloud_net *n,
+                                   const hsm_cloud_call *base,
+                                   const char *token, void *req,
+                                   hsm_http_response *resp, hsm_diag *diag);
+
 /* Serialise a JSON object for a request body (malloc'd, NUL-terminated;
  * release with kc_free_wipe when it held a secret). NULL on failure. */
 char *hsm_cloud_json_body(void *json_obj, size_t *len);
