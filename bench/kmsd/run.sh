@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # kmsd benchmark: secret reads and durable secret writes against kmsd
 # (--dev: temporary store, audit log on, fsync'd before each response) and
-# nginx serving a small static file, measured with wrk in the same run.
+# nginx serving a small static file, measured with wrk in the same run;
+# named keys over HTTP (encrypt: aes256-gcm, 256-byte plaintext; sign:
+# ecdsa-p256) and in-process ECDSA P-256 signing (kmsd-sign-bench: libhsm's
+# local signer and kmsd's key engine) beside `openssl speed ecdsap256`.
 # Prints `name value unit` lines.
 # Usage: bench/kmsd/run.sh BUILD_DIR   (env: DURATION seconds, CONNS)
 set -euo pipefail
@@ -38,6 +41,10 @@ curl -sf -H "X-KMS-Token: $token" -X POST "$base/v1/kms/orgs" -d '{"name":"bench
 curl -sf -H "X-KMS-Token: $token" -X POST \
   "$base/v1/kms/orgs/bench/secrets/app/db/password?env=prod" \
   -d '{"value":"correct horse battery staple"}' >/dev/null
+curl -sf -H "X-KMS-Token: $token" -X POST "$base/v1/kms/orgs/bench/keys" \
+  -d '{"name":"enc","type":"aes256-gcm"}' >/dev/null
+curl -sf -H "X-KMS-Token: $token" -X POST "$base/v1/kms/orgs/bench/keys" \
+  -d '{"name":"sig","type":"ecdsa-p256"}' >/dev/null
 
 # ---- nginx: a small static file on a loopback port ---------------------------------
 nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -85,6 +92,20 @@ request = function()
 end
 LUA
 
+pt=$(head -c 256 /dev/zero | tr '\0' 'p' | base64 -w0)
+cat > "$tmp/encrypt.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["X-KMS-Token"] = "$token"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"plaintext":"$pt","context":{"app":"bench"}}'
+LUA
+cat > "$tmp/sign.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["X-KMS-Token"] = "$token"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"message":"$(printf 'a message to sign, 32 bytes long' | base64 -w0)"}'
+LUA
+
 # run NAME URL [SCRIPT]: prints NAME_rps and NAME_p99_ms, sets $rps
 run() {
   local name=$1 url=$2 script=${3:-}
@@ -112,3 +133,17 @@ awk -v a="$read_rps" -v b="$nginx_rps" 'BEGIN {printf "kmsd_read_vs_nginx %.3f r
 curl -s "$base/metrics" > "$tmp/metrics"
 awk '/^kmsd_audit_lines_total/ {l=$2} /^kmsd_audit_batches_total/ {b=$2}
      END {printf "kmsd_audit_lines %d lines\nkmsd_audit_lines_per_fsync %.1f lines\n", l, (b ? l / b : 0)}' "$tmp/metrics"
+run kmsd_encrypt "$base/v1/kms/orgs/bench/keys/enc/encrypt" "$tmp/encrypt.lua"
+enc_rps=$rps
+run kmsd_sign "$base/v1/kms/orgs/bench/keys/sig/sign" "$tmp/sign.lua"
+awk -v a="$enc_rps" -v b="$nginx_rps" 'BEGIN {printf "kmsd_encrypt_vs_nginx %.3f ratio\n", a / b}'
+
+# ---- in-process signing on one core, beside openssl speed ----------------------
+if [ -x "$build/bin/kmsd-sign-bench" ] && command -v openssl >/dev/null; then
+  taskset -c 0 "$build/bin/kmsd-sign-bench" 3 | tee "$tmp/sign.out"
+  ossl=$(taskset -c 0 openssl speed -seconds 3 ecdsap256 2>/dev/null |
+         awk '/ecdsa \(nistp256\)/ {print $(NF-1)}')
+  echo "openssl_ecdsap256_sign ${ossl} signs/s"
+  awk -v o="$ossl" '/^kmsd_engine_sign/ {k=$2} /^hsm_local_sign/ {h=$2}
+       END {printf "kmsd_sign_vs_openssl %.3f ratio\nhsm_local_sign_vs_openssl %.3f ratio\n", k / o, h / o}' "$tmp/sign.out"
+fi

@@ -792,7 +792,7 @@ op_decrypt(aws_call *a)
     a->c->out =
         json_pack("{s:o,s:o,s:s}", "KeyId", arn(a, "key", name), "Plaintext",
                   blob_out(pt, pl), "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-    kc_secure_free(pt);
+    kc_free_wipe(pt, pl);
     return a->c->out ? KMS_OK : KMS_ENOMEM;
 }
 
@@ -820,7 +820,7 @@ op_reencrypt(aws_call *a)
             "SourceKeyId", arn(a, "key", src), "KeyId", arn(a, "key", dst),
             "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
             "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-    kc_secure_free(pt);
+    kc_free_wipe(pt, pl);
     free(blob);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "kms_mldsa.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -96,26 +97,19 @@ cur_ver(const json_t *rec)
     return (uint32_t)json_integer_value(json_object_get(rec, "current"));
 }
 
-/* Decode a base64 field of a version into secure memory. */
+/* Decode a base64 field of a version; *out malloc'd: the caller wipes and
+ * frees it (kc_free_wipe(*out, *len)). Heap rather than kc_secure_alloc:
+ * a guarded allocation costs several system calls, and these buffers live
+ * for one request. */
 static kms_err
 ver_bytes(const json_t *ver, const char *field, uint8_t **out, size_t *len)
 {
     const char *s = json_string_value(json_object_get(ver, field));
-    uint8_t *tmp = NULL;
-    size_t n = 0;
 
     *out = NULL;
     *len = 0;
-    if (!s || kc_b64_decode(s, strlen(s), KC_B64_STD, &tmp, &n) != 0)
+    if (!s || kc_b64_decode(s, strlen(s), KC_B64_STD, out, len) != 0)
         return KMS_ESTORE;
-    *out = kc_secure_alloc(n ? n : 1);
-    if (!*out) {
-        kc_free_wipe(tmp, n);
-        return KMS_ENOMEM;
-    }
-    memcpy(*out, tmp, n);
-    kc_free_wipe(tmp, n);
-    *len = n;
     return KMS_OK;
 }
 
@@ -743,6 +737,16 @@ aead(kms_key_type t, bool enc, const uint8_t *key, const uint8_t *nonce,
     }
     if (!enc && in_len < TAG_LEN)
         return false;
+    if (crypto_aead_aes256gcm_is_available()) {
+        /* libsodium's AES-NI code: no per-call cipher fetch */
+        unsigned long long ol = 0;
+        if (enc)
+            return crypto_aead_aes256gcm_encrypt(out, &ol, in, in_len, aad,
+                                                 aad_len, NULL, nonce,
+                                                 key) == 0;
+        return crypto_aead_aes256gcm_decrypt(out, &ol, NULL, in, in_len, aad,
+                                             aad_len, nonce, key) == 0;
+    }
     if (!(x = EVP_CIPHER_CTX_new()))
         return false;
     if (enc) {
@@ -851,7 +855,7 @@ kms_key_encrypt(kms_ctx *c, const char *org, const char *name,
     json_object_set_new(c->audit, "version", json_integer(v));
     rc = KMS_OK;
 out:
-    kc_secure_free(key);
+    kc_free_wipe(key, kl);
     free(aad);
     free(b);
     json_decref(rec);
@@ -865,7 +869,7 @@ kms_key_decrypt(kms_ctx *c, const char *org, const char *name,
 {
     char bn[KMS_NAME_MAX + 1];
     uint8_t *key = NULL, *aad = NULL, *out = NULL;
-    size_t hl, kl = 0, al = 0, ctl;
+    size_t hl, kl = 0, al = 0, ctl = 0;
     json_t *rec = NULL, *ver;
     uint32_t v = 0;
     int t;
@@ -901,7 +905,7 @@ kms_key_decrypt(kms_ctx *c, const char *org, const char *name,
         goto out;
     ctl = blob_len - hl - NONCE_LEN;
     rc = KMS_ENOMEM;
-    if (!(out = kc_secure_alloc(ctl)))
+    if (!(out = malloc(ctl)))
         goto out;
     rc = KMS_ECIPHER;
     if (kl != 32 || !aead((kms_key_type)t, false, key, blob + hl, aad, al,
@@ -918,8 +922,8 @@ kms_key_decrypt(kms_ctx *c, const char *org, const char *name,
     json_object_set_new(c->audit, "version", json_integer(v));
     rc = KMS_OK;
 out:
-    kc_secure_free(key);
-    kc_secure_free(out);
+    kc_free_wipe(key, kl);
+    kc_free_wipe(out, ctl);
     free(aad);
     json_decref(rec);
     return rc;
@@ -928,25 +932,118 @@ out:
 /* ---- signatures -------------------------------------------------------------
  */
 
-static EVP_PKEY *
-load_priv(const uint8_t *der, size_t n)
+/* ---- parsed-key cache -------------------------------------------------------
+ * Direct-mapped, by SHA-256 of the stored base64 text (private PKCS#8 or
+ * public SPKI): a version's material never changes, and a new key of the
+ * same name has other material, so entries never go stale. Entries hold a
+ * reference; users take their own (EVP_PKEY_up_ref) and may sign
+ * concurrently, as OpenSSL allows on a shared key. */
+#define PKC_SLOTS 128u
+
+struct kms_pkey_cache {
+    pthread_mutex_t mu;
+    struct {
+        uint8_t id[32];
+        EVP_PKEY *pk;
+    } e[PKC_SLOTS];
+};
+
+kms_pkey_cache *
+kms_pkey_cache_new(void)
 {
-    const unsigned char *p = der;
-    return d2i_AutoPrivateKey(NULL, &p, (long)n);
+    kms_pkey_cache *pc = calloc(1, sizeof *pc);
+
+    if (pc && pthread_mutex_init(&pc->mu, NULL) != 0) {
+        free(pc);
+        pc = NULL;
+    }
+    return pc;
+}
+
+void
+kms_pkey_cache_free(kms_pkey_cache *pc)
+{
+    if (!pc)
+        return;
+    for (size_t i = 0; i < PKC_SLOTS; i++)
+        EVP_PKEY_free(pc->e[i].pk);
+    pthread_mutex_destroy(&pc->mu);
+    kc_free_wipe(pc, sizeof *pc);
+}
+
+static EVP_PKEY *
+parse_pkey(const char *b64s, bool priv)
+{
+    uint8_t *der = NULL;
+    size_t n = 0;
+    const unsigned char *p;
+    EVP_PKEY *pk = NULL;
+
+    if (!b64s || kc_b64_decode(b64s, strlen(b64s), KC_B64_STD, &der, &n) != 0)
+        return NULL;
+    p = der;
+    pk = priv ? d2i_AutoPrivateKey_ex(NULL, &p, (long)n, NULL, NULL)
+              : d2i_PUBKEY(NULL, &p, (long)n);
+    kc_free_wipe(der, n);
+    return pk;
+}
+
+/* A reference to the parsed key (EVP_PKEY_free it), or NULL. */
+static EVP_PKEY *
+get_pkey(kms_srv *srv, const json_t *ver, const char *field, bool priv)
+{
+    const char *s = json_string_value(json_object_get(ver, field));
+    kms_pkey_cache *pc = srv->pkcache;
+    uint8_t id[32];
+    EVP_PKEY *pk;
+    size_t slot;
+
+    if (!s)
+        return NULL;
+    if (!pc)
+        return parse_pkey(s, priv);
+    crypto_hash_sha256(id, (const uint8_t *)s, strlen(s));
+    id[0] ^= priv ? 0 : 1; /* private and public entries never collide */
+    slot = ((size_t)id[1] << 8 | id[2]) % PKC_SLOTS;
+    pthread_mutex_lock(&pc->mu);
+    if (pc->e[slot].pk && kc_ct_eq(pc->e[slot].id, id, sizeof id)) {
+        pk = pc->e[slot].pk;
+        EVP_PKEY_up_ref(pk);
+        pthread_mutex_unlock(&pc->mu);
+        return pk;
+    }
+    pthread_mutex_unlock(&pc->mu);
+    if (!(pk = parse_pkey(s, priv)))
+        return NULL;
+    pthread_mutex_lock(&pc->mu);
+    EVP_PKEY_free(pc->e[slot].pk);
+    memcpy(pc->e[slot].id, id, sizeof id);
+    pc->e[slot].pk = pk;
+    EVP_PKEY_up_ref(pk);
+    pthread_mutex_unlock(&pc->mu);
+    return pk;
 }
 
 static kms_err
-sign_evp(kms_key_type t, const uint8_t *sk, size_t sk_len, kms_sign_mode mode,
-         const uint8_t *msg, size_t msg_len, uint8_t **sig, size_t *sig_len)
+sign_evp(kms_key_type t, EVP_PKEY *pk, kms_sign_mode mode, const uint8_t *msg,
+         size_t msg_len, uint8_t **sig, size_t *sig_len)
 {
-    EVP_PKEY *pk = load_priv(sk, sk_len);
     EVP_MD_CTX *md = NULL;
     EVP_PKEY_CTX *pc = NULL;
+    uint8_t dg[32];
     size_t n = 0;
     kms_err rc = KMS_EINTERNAL;
 
     if (!pk)
         return KMS_ESTORE;
+    if (mode == KMS_SIGN_RAW && t != KMS_KT_ED25519) {
+        /* ECDSA over SHA-256(msg): hashing here and signing the digest
+         * skips OpenSSL's per-call digest fetch (a third of the cost) */
+        crypto_hash_sha256(dg, msg, msg_len);
+        msg = dg;
+        msg_len = sizeof dg;
+        mode = KMS_SIGN_DIGEST;
+    }
     if (mode == KMS_SIGN_DIGEST) {
         rc = KMS_EUNSUPPORTED;
         if (t == KMS_KT_ED25519)
@@ -955,10 +1052,9 @@ sign_evp(kms_key_type t, const uint8_t *sk, size_t sk_len, kms_sign_mode mode,
         if (msg_len != 32)
             goto out;
         rc = KMS_EINTERNAL;
-        if (!(pc = EVP_PKEY_CTX_new(pk, NULL)) || EVP_PKEY_sign_init(pc) != 1 ||
-            EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) != 1 ||
-            EVP_PKEY_sign(pc, NULL, &n, msg, msg_len) != 1 ||
-            !(*sig = malloc(n)) ||
+        n = (size_t)EVP_PKEY_get_size(pk);
+        if (!(pc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) ||
+            EVP_PKEY_sign_init(pc) != 1 || !(*sig = malloc(n)) ||
             EVP_PKEY_sign(pc, *sig, &n, msg, msg_len) != 1)
             goto out;
     } else {
@@ -985,12 +1081,9 @@ out:
 }
 
 static kms_err
-verify_evp(kms_key_type t, const uint8_t *spki, size_t spki_len,
-           kms_sign_mode mode, const uint8_t *msg, size_t msg_len,
-           const uint8_t *sig, size_t sig_len, bool *valid)
+verify_evp(kms_key_type t, EVP_PKEY *pk, kms_sign_mode mode, const uint8_t *msg,
+           size_t msg_len, const uint8_t *sig, size_t sig_len, bool *valid)
 {
-    const unsigned char *p = spki;
-    EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)spki_len);
     EVP_MD_CTX *md = NULL;
     EVP_PKEY_CTX *pc = NULL;
     kms_err rc = KMS_EINTERNAL;
@@ -1055,11 +1148,11 @@ kms_key_sign(kms_ctx *c, const char *org, const char *name, kms_sign_mode mode,
         c->detail = "the key is not a signing key";
         goto out;
     }
-    if ((rc = ver_bytes(find_ver(rec, v), "m", &sk, &sl)) != KMS_OK)
-        goto out;
     if (types[t].mldsa) {
         kms_mldsa_param p = (kms_mldsa_param)types[t].mldsa;
         size_t n = kms_mldsa_sig_len(p);
+        if ((rc = ver_bytes(find_ver(rec, v), "m", &sk, &sl)) != KMS_OK)
+            goto out;
         kms_mldsa_err me;
         rc = KMS_EINVAL;
         if (mode == KMS_SIGN_DIGEST && msg_len != KMS_MLDSA_MU_LEN) {
@@ -1076,8 +1169,9 @@ kms_key_sign(kms_ctx *c, const char *org, const char *name, kms_sign_mode mode,
         rc = me == KMS_MLDSA_OK ? KMS_OK : KMS_EINTERNAL;
         *sig_len = n;
     } else {
-        rc =
-            sign_evp((kms_key_type)t, sk, sl, mode, msg, msg_len, sig, sig_len);
+        rc = sign_evp((kms_key_type)t,
+                      get_pkey(c->srv, find_ver(rec, v), "m", true), mode, msg,
+                      msg_len, sig, sig_len);
         if (rc == KMS_EINVAL)
             c->detail = "digest: 32 bytes (SHA-256)";
     }
@@ -1090,7 +1184,7 @@ out:
         *sig = NULL;
         *sig_len = 0;
     }
-    kc_secure_free(sk);
+    kc_free_wipe(sk, sl);
     json_decref(rec);
     return rc;
 }
@@ -1121,11 +1215,12 @@ kms_key_verify(kms_ctx *c, const char *org, const char *name,
         c->detail = "no such key version";
         goto out;
     }
-    if ((rc = ver_bytes(ver, "pub", &pub, &pl)) != KMS_OK)
-        goto out;
     if (types[t].mldsa) {
         kms_mldsa_param p = (kms_mldsa_param)types[t].mldsa;
-        const uint8_t *raw = mldsa_raw_pk(p, pub, pl);
+        const uint8_t *raw;
+        if ((rc = ver_bytes(ver, "pub", &pub, &pl)) != KMS_OK)
+            goto out;
+        raw = mldsa_raw_pk(p, pub, pl);
         rc = KMS_EINVAL;
         if (!raw || (mode == KMS_SIGN_DIGEST && msg_len != KMS_MLDSA_MU_LEN))
             goto out;
@@ -1137,8 +1232,8 @@ kms_key_verify(kms_ctx *c, const char *org, const char *name,
                                     NULL, 0, sig, sig_len)) == KMS_MLDSA_OK;
         rc = KMS_OK;
     } else {
-        rc = verify_evp((kms_key_type)t, pub, pl, mode, msg, msg_len, sig,
-                        sig_len, valid);
+        rc = verify_evp((kms_key_type)t, get_pkey(c->srv, ver, "pub", false),
+                        mode, msg, msg_len, sig, sig_len, valid);
     }
     json_object_set_new(c->audit, "version",
                         json_object_get(ver, "version")
@@ -1146,7 +1241,7 @@ kms_key_verify(kms_ctx *c, const char *org, const char *name,
                             : json_null());
     json_object_set_new(c->audit, "valid", json_boolean(*valid));
 out:
-    kc_secure_free(pub);
+    kc_free_wipe(pub, pl);
     json_decref(rec);
     return rc;
 }
@@ -1178,7 +1273,7 @@ kms_key_public_der(kms_ctx *c, const char *org, const char *name, uint8_t **der,
     *der_len = n;
     rc = KMS_OK;
 out:
-    kc_secure_free(p);
+    kc_free_wipe(p, n);
     json_decref(rec);
     return rc;
 }

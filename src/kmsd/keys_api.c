@@ -189,7 +189,7 @@ do_decrypt(kms_ctx *c, const json_t *in, json_t **out)
         *out = json_pack("{s:o,s:I}", "plaintext", b64_json(pt, pl), "version",
                          (json_int_t)v);
     kc_free_wipe(ct, cl);
-    kc_secure_free(pt);
+    kc_free_wipe(pt, pl);
     return rc;
 }
 
@@ -213,7 +213,7 @@ do_rewrap(kms_ctx *c, const json_t *in, json_t **out)
         *out = json_pack("{s:o,s:I}", "ciphertext", b64_json(blob, bl),
                          "version", (json_int_t)v);
     kc_free_wipe(ct, cl);
-    kc_secure_free(pt);
+    kc_free_wipe(pt, pl);
     free(blob);
     return rc;
 }

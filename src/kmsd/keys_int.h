@@ -94,7 +94,7 @@ kms_err kms_key_encrypt(kms_ctx *c, const char *org, const char *name,
                         const uint8_t *pt, size_t pt_len, const json_t *aad_ctx,
                         uint8_t **blob, size_t *blob_len, uint32_t *version);
 /* Decrypt a blob. `name` NULL: the key named in the blob; else the blob
- * must name this key. *pt is kc_secure_alloc'd (kc_secure_free()).
+ * must name this key. *pt is malloc'd: kc_free_wipe(*pt, *pt_len).
  * `key_name` (optional, KMS_NAME_MAX+1) gets the key's name. */
 kms_err kms_key_decrypt(kms_ctx *c, const char *org, const char *name,
                         const uint8_t *blob, size_t blob_len,

@@ -117,6 +117,11 @@ void kms_metrics_observe(kms_metrics *m, size_t route, int status,
                          uint64_t usec);
 
 typedef struct kms_audit kms_audit;
+/* Parsed soft asymmetric keys, by hash of their stored material (keys.c):
+ * parsing a DER key costs more than signing with it. */
+typedef struct kms_pkey_cache kms_pkey_cache;
+kms_pkey_cache *kms_pkey_cache_new(void);
+void kms_pkey_cache_free(kms_pkey_cache *pc); /* NULL is a no-op */
 typedef struct kms_ratelimit kms_ratelimit;
 
 /* ---- the server's shared state ------------------------------------------ */
@@ -124,7 +129,8 @@ typedef struct kms_srv {
     kms_store *store;
     kms_audit *audit; /* NULL in unit tests: nothing is written */
     kms_ratelimit *rl;
-    uint8_t *audit_key; /* KMS_AUDIT_KEY_LEN bytes, secure memory */
+    kms_pkey_cache *pkcache; /* NULL: keys are parsed on each use */
+    uint8_t *audit_key;      /* KMS_AUDIT_KEY_LEN bytes, secure memory */
     kms_metrics metrics;
     uint32_t max_versions;
     uint64_t default_ttl, max_ttl, login_ttl;

@@ -163,6 +163,8 @@ kms_srv_init(kms_srv *srv, kms_store *st, uint32_t max_versions,
         *fresh = false;
     if (!(srv->audit_key = kc_secure_alloc(KMS_AUDIT_KEY_LEN)))
         return KMS_ENOMEM;
+    if (!srv->pkcache && !(srv->pkcache = kms_pkey_cache_new()))
+        return KMS_ENOMEM;
     if (kms_txn_begin(st, false, &txn) != KMS_ST_OK)
         goto out;
     e = kms_txn_get(&txn, "meta", "audit_key", 9, &v, &vl);
@@ -214,6 +216,8 @@ kms_srv_fini(kms_srv *srv)
 {
     kc_secure_free(srv->audit_key);
     srv->audit_key = NULL;
+    kms_pkey_cache_free(srv->pkcache);
+    srv->pkcache = NULL;
     kms_ratelimit_free(srv->rl);
     srv->rl = NULL;
 }
