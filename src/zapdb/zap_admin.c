@@ -202,7 +202,7 @@ reseal_one(rekey_ctx *rk, MDB_cursor *c, MDB_val *k, const MDB_val *v)
            ZAP_ENOMEM);
     TRY(zap_rec_open_k(&r, old, k->mv_data, k->mv_size, rk->k.p));
     if (r.type == ZAP_REC_RECORD)
-        TRY(zap_rec_open_v(&r, old, k->mv_data, k->mv_size, rk->v.p));
+        TRY(zap_rec_open_vk(&r, old, k->mv_data, k->mv_size, rk->k.p, rk->v.p));
     zap_rec_size(r.type, r.klen, r.vlen, &size);
     ENSURE(size == v->mv_size, ZAP_ECORRUPT);
     zap_rec_seal(rk->out.p, r.type, rk->gen, rk->sub, k->mv_data, k->mv_size,
@@ -408,7 +408,7 @@ verify_enter_bucket(verify_ctx *vc, const uint8_t *rkey)
 static zap_err
 verify_record(verify_ctx *vc, const MDB_val *k, const MDB_val *v)
 {
-    uint8_t check[ZAP_RKEY_LEN];
+    uint8_t tag[ZAP_BTAG_LEN], check[ZAP_RKEY_LEN];
     const uint8_t *sub;
     zap_rec r;
     zap_err rc;
@@ -420,8 +420,10 @@ verify_record(verify_ctx *vc, const MDB_val *k, const MDB_val *v)
     ENSURE(scratch_need(&vc->k, r.klen) && scratch_need(&vc->v, r.vlen),
            ZAP_ENOMEM);
     TRY(zap_rec_open_k(&r, sub, k->mv_data, ZAP_RKEY_LEN, vc->k.p));
-    TRY(zap_rec_open_v(&r, sub, k->mv_data, ZAP_RKEY_LEN, vc->v.p));
-    TRY(zap_key_hash(vc->db, k->mv_data, vc->k.p, r.klen, check));
+    TRY(zap_rec_open_vk(&r, sub, k->mv_data, ZAP_RKEY_LEN, vc->k.p, vc->v.p));
+    /* The key must hash to its slot under its bucket's tag. */
+    TRY(zap_bucket_hash(vc->db, vc->cur_name, NULL, tag));
+    TRY(zap_key_hash(vc->db, tag, vc->k.p, r.klen, check));
     ENSURE(kc_ct_eq(check, k->mv_data, ZAP_RKEY_LEN), ZAP_ECORRUPT);
 out:
     return rc;

@@ -144,8 +144,8 @@ bk_record(bk_writer *w, const MDB_val *k, const MDB_val *v)
     le32_put(w->plain + 1, (uint32_t)r.klen);
     le32_put(w->plain + 5, (uint32_t)r.vlen);
     TRY(zap_rec_open_k(&r, sub, k->mv_data, ZAP_RKEY_LEN, w->plain + 9));
-    TRY(zap_rec_open_v(&r, sub, k->mv_data, ZAP_RKEY_LEN,
-                       w->val ? w->val : w->plain + 9 + r.klen));
+    TRY(zap_rec_open_vk(&r, sub, k->mv_data, ZAP_RKEY_LEN, w->plain + 9,
+                        w->val ? w->val : w->plain + 9 + r.klen));
     TRY(bk_emit(w, 9 + r.klen, NULL, 0, 0));
     for (off = 0; off < r.vlen; off += BK_CHUNK) {
         size_t n = r.vlen - off < BK_CHUNK ? r.vlen - off : BK_CHUNK;

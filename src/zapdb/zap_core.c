@@ -95,7 +95,7 @@ static _Thread_local struct {
 static _Thread_local struct {
     uint64_t id;
     size_t len;
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t tag[ZAP_BTAG_LEN];
     char name[ZAP_MAX_BUCKET];
 } zap_tls_bucket;
 
@@ -234,9 +234,11 @@ zap_free(void *p, size_t len)
 
 /* ---- hashing and keys ------------------------------------------------- */
 
+/* tag = BLAKE2b-128(K_bucket, name); Hb, its first ZAP_HB_LEN bytes, is the
+ * bucket's LMDB key and its records' prefix. */
 zap_err
 zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
-                uint8_t hb[ZAP_HB_LEN])
+                uint8_t tag[ZAP_BTAG_LEN])
 {
     size_t len;
 
@@ -249,43 +251,42 @@ zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
         *name_len = len;
     if (zap_tls_bucket.id == db->id && zap_tls_bucket.len == len &&
         memcmp(zap_tls_bucket.name, bucket, len) == 0) {
-        memcpy(hb, zap_tls_bucket.hb, ZAP_HB_LEN);
+        memcpy(tag, zap_tls_bucket.tag, ZAP_BTAG_LEN);
         return ZAP_OK;
     }
-    crypto_generichash(hb, ZAP_HB_LEN, (const uint8_t *)bucket, len, db->names,
-                       ZAP_KEYBYTES);
+    crypto_generichash(tag, ZAP_BTAG_LEN, (const uint8_t *)bucket, len,
+                       db->names, ZAP_KEYBYTES);
     zap_tls_bucket.id = db->id;
     zap_tls_bucket.len = len;
     memcpy(zap_tls_bucket.name, bucket, len);
-    memcpy(zap_tls_bucket.hb, hb, ZAP_HB_LEN);
+    memcpy(zap_tls_bucket.tag, tag, ZAP_BTAG_LEN);
     return ZAP_OK;
 }
 
-/* Hk = SipHash-2-4-128(K_key[0..16], Hb || key) ||
- *      SipHash-2-4-128(K_key[16..32], Hb || key): a 256-bit keyed PRF of
- * the bucket and key, about five times cheaper than keyed BLAKE2b on the
- * short keys of the hot path. Keys longer than ZAP_HK_STACK bytes are
- * staged in a heap buffer. */
+/* rkey = Hb || Hk, Hk = SipHash-2-4-128(K_key[0..16], tag || key): a
+ * 128-bit keyed PRF of the bucket and key. The full 128-bit bucket tag goes
+ * in, so two buckets whose 64-bit Hb collide still map their keys to
+ * unrelated slots. A collision of Hk is detected by the record's
+ * authentication (the key is in the value segment's AD), never aliased.
+ * Keys longer than ZAP_HK_STACK bytes are staged in a heap buffer. */
 #define ZAP_HK_STACK 512u
 
 zap_err
-zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN], const uint8_t *key,
-             size_t key_len, uint8_t rkey[ZAP_RKEY_LEN])
+zap_key_hash(const zap_db *db, const uint8_t tag[ZAP_BTAG_LEN],
+             const uint8_t *key, size_t key_len, uint8_t rkey[ZAP_RKEY_LEN])
 {
-    uint8_t stage[ZAP_HB_LEN + ZAP_HK_STACK], *buf = stage;
-    size_t n = ZAP_HB_LEN + key_len;
+    uint8_t stage[ZAP_BTAG_LEN + ZAP_HK_STACK], *buf = stage;
+    size_t n = ZAP_BTAG_LEN + key_len;
 
     if (key_len > ZAP_MAX_KEY)
         return ZAP_ETOOBIG;
     if (key_len > ZAP_HK_STACK && !(buf = malloc(n)))
         return ZAP_ENOMEM;
-    memcpy(buf, hb, ZAP_HB_LEN);
-    memcpy(buf + ZAP_HB_LEN, key, key_len);
+    memcpy(buf, tag, ZAP_BTAG_LEN);
+    memcpy(buf + ZAP_BTAG_LEN, key, key_len);
     crypto_shorthash_siphashx24(rkey + ZAP_HB_LEN, buf, n,
                                 db->names + ZAP_KEYBYTES);
-    crypto_shorthash_siphashx24(rkey + ZAP_HB_LEN + 16, buf, n,
-                                db->names + ZAP_KEYBYTES + 16);
-    memcpy(rkey, hb, ZAP_HB_LEN);
+    memcpy(rkey, tag, ZAP_HB_LEN);
     if (buf != stage)
         kc_free_wipe(buf, n);
     else
@@ -595,8 +596,10 @@ zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
 {
     uint8_t *nonce = out + ZAP_REC_HDR;
     size_t prefix = ZAP_REC_HDR + ZAP_NONCE + klen + ZAP_TAG;
-    zap_part ad[3] = {
-        {rkey, rkey_len}, {(const uint8_t *)"K", 1}, {out, ZAP_REC_HDR}};
+    zap_part ad[4] = {{rkey, rkey_len},
+                      {(const uint8_t *)"K", 1},
+                      {out, ZAP_REC_HDR},
+                      {k, klen}};
 
     out[0] = ZAP_FORMAT_VERSION;
     out[1] = type;
@@ -608,7 +611,7 @@ zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen, const uint8_t *key32,
         return;
     ad[1].p = (const uint8_t *)"V";
     ad[2].len = prefix;
-    zap_aead_seal(out + prefix, v, vlen, ad, 3, nonce, key32 + ZAP_KEYBYTES);
+    zap_aead_seal(out + prefix, v, vlen, ad, 4, nonce, key32 + ZAP_KEYBYTES);
 }
 
 zap_err
@@ -658,18 +661,37 @@ zap_rec_open_k(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
 }
 
 zap_err
-zap_rec_open_v(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
-               size_t rkey_len, uint8_t *out)
+zap_rec_open_vk(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
+                size_t rkey_len, const uint8_t *k, uint8_t *out)
 {
-    zap_part ad[3] = {{rkey, rkey_len}, {(const uint8_t *)"V", 1}, {r->hdr, 0}};
+    zap_part ad[4] = {
+        {rkey, rkey_len}, {(const uint8_t *)"V", 1}, {r->hdr, 0}, {k, r->klen}};
 
     if (r->type != ZAP_REC_RECORD)
         return ZAP_ECORRUPT;
     ad[2].len = (size_t)(r->ct_v - r->hdr);
-    if (zap_aead_open(out, r->ct_v, r->vlen + ZAP_TAG, ad, 3, r->nonce,
+    if (zap_aead_open(out, r->ct_v, r->vlen + ZAP_TAG, ad, 4, r->nonce,
                       key32 + ZAP_KEYBYTES) != 0)
         return ZAP_ECORRUPT;
     return ZAP_OK;
+}
+
+zap_err
+zap_rec_open_v(const zap_rec *r, const uint8_t *key32, const uint8_t *rkey,
+               size_t rkey_len, uint8_t *out)
+{
+    uint8_t *k;
+    zap_err rc;
+
+    if (r->type != ZAP_REC_RECORD)
+        return ZAP_ECORRUPT;
+    if (!(k = malloc(r->klen)))
+        return ZAP_ENOMEM;
+    rc = zap_rec_open_k(r, key32, rkey, rkey_len, k);
+    if (rc == ZAP_OK)
+        rc = zap_rec_open_vk(r, key32, rkey, rkey_len, k, out);
+    kc_free_wipe(k, r->klen);
+    return rc;
 }
 
 /* ---- read transaction pool -------------------------------------------- */

@@ -13,10 +13,15 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
-#define ZAP_FORMAT_VERSION 1u
+#define ZAP_FORMAT_VERSION 2u
 
-#define ZAP_HB_LEN   16u /* keyed hash of a bucket name */
-#define ZAP_HK_LEN   32u /* keyed PRF of (bucket hash || key) */
+/* Hb = the first ZAP_HB_LEN bytes of the bucket tag, BLAKE2b-128(K_bucket,
+ * name); records are keyed Hb || Hk with Hk = SipHash-2-4-128(K_key[0..16],
+ * bucket tag || key). Collisions are detected, never aliased: see
+ * docs/zapdb.md, "Records". */
+#define ZAP_HB_LEN   8u  /* LMDB key of a bucket, prefix of its records */
+#define ZAP_BTAG_LEN 16u /* full keyed hash of a bucket name */
+#define ZAP_HK_LEN   16u /* keyed PRF of (bucket tag || key) */
 #define ZAP_RKEY_LEN (ZAP_HB_LEN + ZAP_HK_LEN)
 #define ZAP_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
 #define ZAP_TAG      crypto_aead_xchacha20poly1305_ietf_ABYTES    /* 16 */
@@ -29,8 +34,10 @@
  * the value segment with its value subkey, both under the one fresh random
  * nonce (two different keys: no nonce reuse). AD of the key segment:
  * LMDB key || 'K' || the 10-byte record header; AD of the value segment:
- * LMDB key || 'V' || everything before ct_v (header, nonce, ct_k), so any
- * change to any byte of a record fails the value's authentication. */
+ * LMDB key || 'V' || everything before ct_v (header, nonce, ct_k) || the
+ * plaintext key, so any change to any byte of a record fails the value's
+ * authentication, and so does reading it for another key (a hash
+ * collision). */
 #define ZAP_REC_HDR    10u
 #define ZAP_REC_RECORD 1u
 #define ZAP_REC_BUCKET 2u
@@ -122,8 +129,8 @@ struct zap_txn {
     zap_err err;         /* sticky failure of a write transaction */
     uint32_t wgen;       /* generation new records are sealed with */
     const uint8_t *wkey; /* its record subkey (a slot of db) */
-    bool hb_known;       /* hb_ok names a bucket known to exist */
-    uint8_t hb_ok[ZAP_HB_LEN];
+    bool hb_known;       /* hb_ok is the tag of a bucket known to exist */
+    uint8_t hb_ok[ZAP_BTAG_LEN];
 };
 
 /* Parsed view of a record value (pointers into LMDB's map). */
@@ -157,9 +164,10 @@ int zap_aead_open(uint8_t *m, const uint8_t *c, size_t clen, const zap_part *ad,
 zap_err zap_lmdb_err(int rc);
 void zap_detail(zap_db *db, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The bucket tag (ZAP_BTAG_LEN bytes); its first ZAP_HB_LEN bytes are Hb. */
 zap_err zap_bucket_hash(zap_db *db, const char *bucket, size_t *name_len,
-                        uint8_t hb[ZAP_HB_LEN]);
-zap_err zap_key_hash(const zap_db *db, const uint8_t hb[ZAP_HB_LEN],
+                        uint8_t tag[ZAP_BTAG_LEN]);
+zap_err zap_key_hash(const zap_db *db, const uint8_t tag[ZAP_BTAG_LEN],
                      const uint8_t *key, size_t key_len,
                      uint8_t rkey[ZAP_RKEY_LEN]);
 /* Record subkeys (ZAP_SUBKEYS bytes) for `gen`, reloading the header from `txn`
@@ -187,6 +195,13 @@ void zap_rec_seal(uint8_t *out, uint8_t type, uint32_t gen,
 zap_err zap_rec_parse(const MDB_val *v, zap_rec *r);
 zap_err zap_rec_open_k(const zap_rec *r, const uint8_t *key32,
                        const uint8_t *rkey, size_t rkey_len, uint8_t *out);
+/* Open the value segment of a record holding `k` (r->klen bytes: the key
+ * the caller asked for, or the one it decrypted from the key segment).
+ * ZAP_ECORRUPT if it fails, which includes a record of another key. */
+zap_err zap_rec_open_vk(const zap_rec *r, const uint8_t *key32,
+                        const uint8_t *rkey, size_t rkey_len, const uint8_t *k,
+                        uint8_t *out);
+/* zap_rec_open_k, then zap_rec_open_vk with the key it decrypted. */
 zap_err zap_rec_open_v(const zap_rec *r, const uint8_t *key32,
                        const uint8_t *rkey, size_t rkey_len, uint8_t *out);
 

@@ -162,17 +162,68 @@ static zap_err
 rec_lookup(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
            uint8_t rkey[ZAP_RKEY_LEN], MDB_val *v)
 {
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t tag[ZAP_BTAG_LEN];
     MDB_val k = {ZAP_RKEY_LEN, rkey};
     zap_err rc;
     int mrc;
 
     if ((rc = check_key(key, key_len)) != ZAP_OK ||
-        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK ||
-        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
+        (rc = zap_bucket_hash(t->db, bucket, NULL, tag)) != ZAP_OK ||
+        (rc = zap_key_hash(t->db, tag, key, key_len, rkey)) != ZAP_OK)
         return rc;
     mrc = mdb_get(t->txn, t->db->dbi_records, &k, v);
     return mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(t, mrc);
+}
+
+/* Whether the record `v` in slot `rkey` holds `key` (its key segment
+ * decrypted and compared): ZAP_OK with *same set, or ZAP_ECORRUPT when it
+ * fails authentication. */
+#define ZAP_KEY_STACK 256u
+
+static zap_err
+slot_holds(zap_txn *t, const MDB_val *v, const uint8_t *rkey,
+           const uint8_t *key, size_t key_len, bool *same)
+{
+    uint8_t stage[ZAP_KEY_STACK], *k = stage;
+    const uint8_t *sub;
+    zap_rec r;
+    zap_err rc;
+
+    *same = false;
+    TRY(zap_rec_parse(v, &r));
+    ENSURE(r.type == ZAP_REC_RECORD, ZAP_ECORRUPT);
+    sub = zap_gen_key(t->db, t->txn, r.gen, &rc);
+    ENSURE(sub, rc);
+    if (r.klen > sizeof stage)
+        ENSURE((k = malloc(r.klen)) != NULL, ZAP_ENOMEM);
+    TRY(zap_rec_open_k(&r, sub, rkey, ZAP_RKEY_LEN, k));
+    *same = r.klen == key_len && kc_ct_eq(k, key, key_len);
+out:
+    if (k != stage)
+        kc_free_wipe(k, r.klen);
+    else
+        kc_wipe(stage, sizeof stage);
+    return rc;
+}
+
+/* The value failed authentication for `key`: a record of another key whose
+ * slot hash collides (not found, said in the detail) or a damaged one. */
+static zap_err
+rec_mismatch(zap_txn *t, const char *bucket, const MDB_val *v,
+             const uint8_t *rkey, const uint8_t *key, size_t key_len)
+{
+    bool same;
+    zap_err rc = slot_holds(t, v, rkey, key, key_len, &same);
+
+    if (rc != ZAP_OK)
+        return rc;
+    if (same)
+        return ZAP_ECORRUPT;
+    zap_detail(t->db,
+               "key hash collision in bucket '%.64s': the slot holds "
+               "another key",
+               bucket);
+    return ZAP_ENOTFOUND;
 }
 
 static zap_err
@@ -190,12 +241,19 @@ rec_get(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
     *val_len = 0;
     TRY(rec_lookup(t, bucket, key, key_len, rkey, &v));
     TRY(zap_rec_parse(&v, &r));
-    ENSURE(r.type == ZAP_REC_RECORD && r.klen == key_len, ZAP_ECORRUPT);
+    ENSURE(r.type == ZAP_REC_RECORD, ZAP_ECORRUPT);
     sub = zap_gen_key(t->db, t->txn, r.gen, &rc);
     ENSURE(sub, rc);
     buf = malloc(r.vlen ? r.vlen : 1);
     ENSURE(buf, ZAP_ENOMEM);
-    TRY(zap_rec_open_v(&r, sub, rkey, ZAP_RKEY_LEN, buf));
+    /* The key is in the value's AD: the open succeeds only for the key the
+     * record was written with (a slot collision fails here). */
+    rc = r.klen == key_len
+             ? zap_rec_open_vk(&r, sub, rkey, ZAP_RKEY_LEN, key, buf)
+             : ZAP_ECORRUPT;
+    if (rc == ZAP_ECORRUPT)
+        rc = rec_mismatch(t, bucket, &v, rkey, key, key_len);
+    TRY(rc);
     *val = buf;
     *val_len = r.vlen;
     buf = NULL;
@@ -226,41 +284,98 @@ rec_exists(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
     return rc;
 }
 
-/* Make sure the bucket record for `hb` exists, creating it if asked. */
+/* Whether the bucket record `v` at Hb (tag[0..ZAP_HB_LEN]) holds `bucket`:
+ * ZAP_OK with *same set (false: another name whose Hb collides). */
+static zap_err
+bucket_holds(zap_txn *t, const char *bucket, const uint8_t *tag,
+             const MDB_val *v, bool *same)
+{
+    char *name;
+    size_t len;
+    zap_err rc;
+
+    *same = false;
+    rc = zap_bucket_name(t->db, t->txn, tag, v, &name, &len);
+    if (rc == ZAP_ECORRUPT)
+        zap_detail(t->db, "a bucket record failed authentication");
+    if (rc != ZAP_OK)
+        return rc;
+    *same = strcmp(name, bucket) == 0;
+    kc_free_wipe(name, len + 1);
+    if (!*same)
+        zap_detail(t->db,
+                   "bucket '%.64s' collides with another bucket's hash; "
+                   "use another name",
+                   bucket);
+    return ZAP_OK;
+}
+
+/* Make sure the bucket record for `tag` exists, creating it if asked. A
+ * record of another name at the same Hb is refused (ZAP_EINTERNAL). */
 static zap_err
 bucket_ensure(zap_txn *t, const char *bucket, size_t name_len,
-              const uint8_t hb[ZAP_HB_LEN], bool create, bool excl)
+              const uint8_t tag[ZAP_BTAG_LEN], bool create, bool excl)
 {
-    MDB_val k = {ZAP_HB_LEN, (void *)hb}, v;
+    MDB_val k = {ZAP_HB_LEN, (void *)tag}, v;
     size_t size;
+    zap_err rc;
+    bool same;
     int mrc;
 
-    if (!excl && t->hb_known && memcmp(t->hb_ok, hb, ZAP_HB_LEN) == 0)
+    if (!excl && t->hb_known && memcmp(t->hb_ok, tag, ZAP_BTAG_LEN) == 0)
         return ZAP_OK;
     mrc = mdb_get(t->txn, t->db->dbi_buckets, &k, &v);
-    if (mrc == MDB_SUCCESS && excl)
-        return ZAP_EEXIST;
+    if (mrc == MDB_SUCCESS) {
+        if ((rc = bucket_holds(t, bucket, tag, &v, &same)) != ZAP_OK)
+            return rc;
+        if (!same)
+            return ZAP_EINTERNAL;
+        if (excl)
+            return ZAP_EEXIST;
+    }
     if (mrc == MDB_NOTFOUND && create) {
         zap_rec_size(ZAP_REC_BUCKET, name_len, 0, &size);
         v.mv_size = size;
         mrc = mdb_put(t->txn, t->db->dbi_buckets, &k, &v, MDB_RESERVE);
         if (mrc == MDB_SUCCESS)
-            zap_rec_seal(v.mv_data, ZAP_REC_BUCKET, t->wgen, t->wkey, hb,
+            zap_rec_seal(v.mv_data, ZAP_REC_BUCKET, t->wgen, t->wkey, tag,
                          ZAP_HB_LEN, (const uint8_t *)bucket, name_len, NULL,
                          0);
     }
     if (mrc != MDB_SUCCESS)
         return txn_fail(t, mrc);
     t->hb_known = true;
-    memcpy(t->hb_ok, hb, ZAP_HB_LEN);
+    memcpy(t->hb_ok, tag, ZAP_BTAG_LEN);
     return ZAP_OK;
+}
+
+/* A put found slot `rkey` occupied (`v`): replacing is fine for the same
+ * key (or a damaged record), an error for another key whose Hk collides. */
+static zap_err
+put_check_slot(zap_txn *t, const char *bucket, const MDB_val *v,
+               const uint8_t *rkey, const uint8_t *key, size_t key_len)
+{
+    bool same;
+    zap_err rc = slot_holds(t, v, rkey, key, key_len, &same);
+
+    if (rc == ZAP_ECORRUPT)
+        return ZAP_OK;
+    if (rc != ZAP_OK)
+        return rc;
+    if (same)
+        return ZAP_OK;
+    zap_detail(t->db,
+               "key hash collision in bucket '%.64s': the slot holds another "
+               "key; nothing written",
+               bucket);
+    return ZAP_EINTERNAL;
 }
 
 static zap_err
 rec_put(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
         const uint8_t *val, size_t val_len)
 {
-    uint8_t hb[ZAP_HB_LEN], rkey[ZAP_RKEY_LEN];
+    uint8_t tag[ZAP_BTAG_LEN], rkey[ZAP_RKEY_LEN];
     MDB_val k = {ZAP_RKEY_LEN, rkey}, v;
     size_t name_len, size;
     zap_err rc;
@@ -276,15 +391,24 @@ rec_put(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
         return ZAP_ETOOBIG;
     if (!val && val_len)
         return ZAP_EINVAL;
-    if ((rc = zap_bucket_hash(t->db, bucket, &name_len, hb)) != ZAP_OK)
+    if ((rc = zap_bucket_hash(t->db, bucket, &name_len, tag)) != ZAP_OK)
         return rc;
-    if ((rc = bucket_ensure(t, bucket, name_len, hb, true, false)) != ZAP_OK ||
-        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
+    if ((rc = bucket_ensure(t, bucket, name_len, tag, true, false)) != ZAP_OK ||
+        (rc = zap_key_hash(t->db, tag, key, key_len, rkey)) != ZAP_OK)
         return rc;
     if (!zap_rec_size(ZAP_REC_RECORD, key_len, val_len, &size))
         return ZAP_ETOOBIG;
+    /* Insert without a second lookup; an occupied slot hands back its
+     * record, checked before it is replaced. */
     v.mv_size = size;
-    mrc = mdb_put(t->txn, t->db->dbi_records, &k, &v, MDB_RESERVE);
+    mrc = mdb_put(t->txn, t->db->dbi_records, &k, &v,
+                  MDB_RESERVE | MDB_NOOVERWRITE);
+    if (mrc == MDB_KEYEXIST) {
+        if ((rc = put_check_slot(t, bucket, &v, rkey, key, key_len)) != ZAP_OK)
+            return rc;
+        v.mv_size = size;
+        mrc = mdb_put(t->txn, t->db->dbi_records, &k, &v, MDB_RESERVE);
+    }
     if (mrc != MDB_SUCCESS)
         return txn_fail(t, mrc);
     zap_rec_seal(v.mv_data, ZAP_REC_RECORD, t->wgen, t->wkey, rkey,
@@ -295,18 +419,29 @@ rec_put(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len,
 static zap_err
 rec_del(zap_txn *t, const char *bucket, const uint8_t *key, size_t key_len)
 {
-    uint8_t hb[ZAP_HB_LEN], rkey[ZAP_RKEY_LEN];
-    MDB_val k = {ZAP_RKEY_LEN, rkey};
+    uint8_t rkey[ZAP_RKEY_LEN];
+    MDB_val k = {ZAP_RKEY_LEN, rkey}, v;
     zap_err rc;
+    bool same;
     int mrc;
 
     if (t->rdonly)
         return ZAP_ERDONLY;
     if (t->err != ZAP_OK)
         return t->err;
-    if ((rc = check_key(key, key_len)) != ZAP_OK ||
-        (rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK ||
-        (rc = zap_key_hash(t->db, hb, key, key_len, rkey)) != ZAP_OK)
+    if ((rc = rec_lookup(t, bucket, key, key_len, rkey, &v)) != ZAP_OK)
+        return rc;
+    /* Never delete another key's record whose slot hash collides; a
+     * damaged record may be deleted. */
+    rc = slot_holds(t, &v, rkey, key, key_len, &same);
+    if (rc == ZAP_OK && !same) {
+        zap_detail(t->db,
+                   "key hash collision in bucket '%.64s': the slot holds "
+                   "another key",
+                   bucket);
+        return ZAP_ENOTFOUND;
+    }
+    if (rc != ZAP_OK && rc != ZAP_ECORRUPT)
         return rc;
     mrc = mdb_del(t->txn, t->db->dbi_records, &k, NULL);
     return mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(t, mrc);
@@ -419,7 +554,7 @@ zap_err
 zap_bucket_name(zap_db *db, MDB_txn *txn, const uint8_t *hb, const MDB_val *v,
                 char **name, size_t *len)
 {
-    uint8_t check[ZAP_HB_LEN];
+    uint8_t check[ZAP_BTAG_LEN];
     const uint8_t *sub;
     char *buf = NULL;
     zap_rec r;
@@ -435,7 +570,7 @@ zap_bucket_name(zap_db *db, MDB_txn *txn, const uint8_t *hb, const MDB_val *v,
     TRY(zap_rec_open_k(&r, sub, hb, ZAP_HB_LEN, (uint8_t *)buf));
     buf[r.klen] = '\0';
     /* The name must hash to the slot it sits in and hold no NUL. */
-    crypto_generichash(check, ZAP_HB_LEN, (const uint8_t *)buf, r.klen,
+    crypto_generichash(check, ZAP_BTAG_LEN, (const uint8_t *)buf, r.klen,
                        db->names, ZAP_KEYBYTES);
     ENSURE(strlen(buf) == r.klen && kc_ct_eq(check, hb, ZAP_HB_LEN),
            ZAP_ECORRUPT);
@@ -485,10 +620,13 @@ bucket_scan(zap_txn *t, const uint8_t hb[ZAP_HB_LEN], bool drop,
     return rc;
 }
 
+static zap_err bucket_must_exist(zap_txn *t, const char *bucket,
+                                 uint8_t tag[ZAP_BTAG_LEN]);
+
 static zap_err
 bucket_op(zap_db *db, const char *bucket, bool create)
 {
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t hb[ZAP_BTAG_LEN];
     MDB_val k = {ZAP_HB_LEN, hb};
     size_t name_len;
     zap_txn t;
@@ -504,6 +642,8 @@ bucket_op(zap_db *db, const char *bucket, bool create)
     if (create) {
         TRY(bucket_ensure(&t, bucket, name_len, hb, true, true));
     } else {
+        /* Checks the name: never drop another bucket whose Hb collides. */
+        TRY(bucket_must_exist(&t, bucket, hb));
         mrc = mdb_del(t.txn, db->dbi_buckets, &k, NULL);
         TRY(mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(&t, mrc));
         TRY(bucket_scan(&t, hb, true, NULL));
@@ -517,7 +657,7 @@ out:
 zap_err
 zap_txn_bucket_create(zap_txn *txn, const char *bucket)
 {
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t hb[ZAP_BTAG_LEN];
     size_t name_len;
     zap_err rc;
 
@@ -609,23 +749,30 @@ out:
     return rc;
 }
 
+/* The bucket record exists and holds `bucket` (another name whose Hb
+ * collides is ZAP_ENOTFOUND). */
 static zap_err
-bucket_must_exist(zap_txn *t, const char *bucket, uint8_t hb[ZAP_HB_LEN])
+bucket_must_exist(zap_txn *t, const char *bucket, uint8_t tag[ZAP_BTAG_LEN])
 {
-    MDB_val k = {ZAP_HB_LEN, hb}, v;
+    MDB_val k = {ZAP_HB_LEN, tag}, v;
     zap_err rc;
+    bool same;
     int mrc;
 
-    if ((rc = zap_bucket_hash(t->db, bucket, NULL, hb)) != ZAP_OK)
+    if ((rc = zap_bucket_hash(t->db, bucket, NULL, tag)) != ZAP_OK)
         return rc;
     mrc = mdb_get(t->txn, t->db->dbi_buckets, &k, &v);
-    return mrc == MDB_SUCCESS ? ZAP_OK : txn_fail(t, mrc);
+    if (mrc != MDB_SUCCESS)
+        return txn_fail(t, mrc);
+    if ((rc = bucket_holds(t, bucket, tag, &v, &same)) != ZAP_OK)
+        return rc;
+    return same ? ZAP_OK : ZAP_ENOTFOUND;
 }
 
 zap_err
 zap_txn_count(zap_txn *txn, const char *bucket, uint64_t *count)
 {
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t hb[ZAP_BTAG_LEN];
     zap_err rc;
 
     if (!txn || !count)
@@ -720,7 +867,7 @@ zap_iter_open(zap_txn *txn, const char *bucket, const uint8_t *prefix,
               size_t prefix_len, const uint8_t *start, size_t start_len,
               zap_iter **out)
 {
-    uint8_t hb[ZAP_HB_LEN];
+    uint8_t hb[ZAP_BTAG_LEN];
     MDB_cursor *c = NULL;
     MDB_val k = {ZAP_HB_LEN, hb}, v;
     zap_iter *it = NULL;
@@ -794,8 +941,11 @@ zap_iter_next(zap_iter *it, const uint8_t **key, size_t *key_len,
         it->val = malloc(r.vlen ? r.vlen : 1);
         if (!it->val)
             return ZAP_ENOMEM;
-        if ((rc = zap_rec_open_v(&r, sub, e->rkey, ZAP_RKEY_LEN, it->val)) !=
-            ZAP_OK) {
+        rc = r.klen == e->key_len
+                 ? zap_rec_open_vk(&r, sub, e->rkey, ZAP_RKEY_LEN, e->key,
+                                   it->val)
+                 : ZAP_ECORRUPT;
+        if (rc != ZAP_OK) {
             free(it->val);
             it->val = NULL;
             zap_detail(it->t->db, "record failed authentication");

@@ -115,6 +115,41 @@ test_aead_xchacha_draft_vector_matches(void)
     json_decref(root);
 }
 
+/* Lengths around the keystream head (192 and 448 message bytes from the
+ * first ChaCha20 call) and the one-shot Poly1305 staging (512 bytes of
+ * AD, C and padding) give libsodium's own AEAD output, and open back. */
+static void
+test_aead_matches_libsodium_across_lengths(void)
+{
+    static const size_t mlens[] = {0,   1,   15,  16,  63,  64,   100, 191,
+                                   192, 193, 255, 256, 447, 448,  449, 480,
+                                   495, 496, 497, 512, 700, 1000, 4099};
+    static const size_t adlens[] = {0, 1, 17, 35, 107, 400, 600};
+    uint8_t key[32], nonce[24], ad[600], m[4099], c[4099 + 16], ref[4099 + 16],
+        back[4099];
+    unsigned long long rlen;
+
+    kc_random(key, sizeof key);
+    kc_random(nonce, sizeof nonce);
+    kc_random(ad, sizeof ad);
+    kc_random(m, sizeof m);
+    for (size_t i = 0; i < sizeof mlens / sizeof mlens[0]; i++)
+        for (size_t j = 0; j < sizeof adlens / sizeof adlens[0]; j++) {
+            size_t ml = mlens[i], al = adlens[j], h = al / 3;
+            size_t mid = al > h ? 1 : 0;
+            zap_part parts[3] = {
+                {ad, h}, {ad + h, mid}, {ad + h + mid, al - h - mid}};
+            crypto_aead_xchacha20poly1305_ietf_encrypt(ref, &rlen, m, ml, ad,
+                                                       al, NULL, nonce, key);
+            zap_aead_seal(c, m, ml, parts, 3, nonce, key);
+            CHECK(rlen == ml + 16 && memcmp(c, ref, ml + 16) == 0);
+            CHECK_EQ(zap_aead_open(back, c, ml + 16, parts, 3, nonce, key), 0);
+            CHECK(memcmp(back, m, ml) == 0);
+            c[ml] ^= 1;
+            CHECK_EQ(zap_aead_open(back, c, ml + 16, parts, 3, nonce, key), -1);
+        }
+}
+
 static void
 test_aead_tampered_or_truncated_rejected(void)
 {
@@ -746,7 +781,7 @@ test_stats_counts_records_and_buckets(void)
     CHECK_EQ(st.records, 3);
     CHECK_EQ(st.buckets, 3);
     CHECK_EQ(st.dek_generation, 1);
-    CHECK_EQ(st.format_version, 1);
+    CHECK_EQ(st.format_version, 2);
     CHECK(st.page_size >= 4096);
     CHECK(st.file_bytes >= st.page_size * 2);
     CHECK_EQ(st.map_bytes, 256u << 20);
@@ -859,10 +894,263 @@ test_iter_skips_record_deleted_in_same_txn(void)
     zap_close(db);
 }
 
+/* ---- slot hash collisions ---------------------------------------------
+ * A 128-bit Hk collision cannot be found without K_key; these tests forge
+ * its effect with the store's own keys (zap_int.h): a genuine record of one
+ * key sealed into the slot of another. */
+
+static void
+forge_record(zap_db *db, const char *bucket, const char *key_slot,
+             const char *key_held, const char *val)
+{
+    uint8_t tag[ZAP_BTAG_LEN], rkey[ZAP_RKEY_LEN];
+    MDB_val k = {ZAP_RKEY_LEN, rkey}, v;
+    zap_txn *t = NULL;
+    size_t size;
+
+    REQUIRE(zap_bucket_hash(db, bucket, NULL, tag) == ZAP_OK);
+    REQUIRE(zap_key_hash(db, tag, B(key_slot), rkey) == ZAP_OK);
+    REQUIRE(zap_rec_size(ZAP_REC_RECORD, strlen(key_held), strlen(val), &size));
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    v.mv_size = size;
+    REQUIRE(mdb_put(t->txn, db->dbi_records, &k, &v, MDB_RESERVE) == 0);
+    zap_rec_seal(v.mv_data, ZAP_REC_RECORD, t->wgen, t->wkey, rkey,
+                 ZAP_RKEY_LEN, B(key_held), B(val));
+    REQUIRE(zap_txn_commit(t) == ZAP_OK);
+}
+
+static void
+test_key_slot_collision_get_enotfound_put_einternal(void)
+{
+    zap_db *db = zt_create(NULL);
+    zap_verify_report rep;
+    uint8_t *v = NULL;
+    size_t vn = 0;
+
+    REQUIRE(zap_put(db, "b", B("a"), B("va")) == ZAP_OK);
+    forge_record(db, "b", "x", "a", "forged");
+    /* get: the slot of "x" holds "a": not found, never "a"'s value. */
+    CHECK_EQ(zap_get(db, "b", B("x"), &v, &vn), ZAP_ENOTFOUND);
+    CHECK(v == NULL && vn == 0);
+    CHECK(strstr(zap_last_error_detail(db), "collision") != NULL);
+    /* same length, other key; and a key of another length */
+    forge_record(db, "b", "yy", "abc", "forged");
+    CHECK_EQ(zap_get(db, "b", B("yy"), &v, &vn), ZAP_ENOTFOUND);
+    /* put: refused, nothing written */
+    CHECK_EQ(zap_put(db, "b", B("x"), B("new")), ZAP_EINTERNAL);
+    CHECK(strstr(zap_last_error_detail(db), "collision") != NULL);
+    CHECK_EQ(zap_get(db, "b", B("x"), &v, &vn), ZAP_ENOTFOUND);
+    /* del: the other key's record is not deleted */
+    CHECK_EQ(zap_del(db, "b", B("x")), ZAP_ENOTFOUND);
+    CHECK_EQ(zap_put(db, "b", B("x"), B("new")), ZAP_EINTERNAL);
+    /* the real "a" is untouched; verify flags the misplaced records */
+    REQUIRE(zap_get(db, "b", B("a"), &v, &vn) == ZAP_OK);
+    CHECK(vn == 2 && memcmp(v, "va", 2) == 0);
+    zap_free(v, vn);
+    CHECK_EQ(zap_verify(db, NULL, NULL, NULL, NULL, &rep), ZAP_ECORRUPT);
+    CHECK_EQ(rep.bad, 2);
+    zap_close(db);
+}
+
+static void
+test_key_slot_same_key_overwrite_and_delete_work(void)
+{
+    zap_db *db = zt_create(NULL);
+    uint8_t *v = NULL;
+    size_t vn = 0;
+
+    /* A slot holding its own key is replaced as before. */
+    REQUIRE(zap_put(db, "b", B("k"), B("one")) == ZAP_OK);
+    REQUIRE(zap_put(db, "b", B("k"), B("second")) == ZAP_OK);
+    REQUIRE(zap_get(db, "b", B("k"), &v, &vn) == ZAP_OK);
+    CHECK(vn == 6 && memcmp(v, "second", 6) == 0);
+    zap_free(v, vn);
+    REQUIRE(zap_del(db, "b", B("k")) == ZAP_OK);
+    CHECK_EQ(zap_get(db, "b", B("k"), &v, &vn), ZAP_ENOTFOUND);
+    zap_close(db);
+}
+
+/* A bucket record at Hb("x") holding another name (forged: a real 64-bit
+ * Hb collision would need about 2^32 names) makes every operation on "x"
+ * refuse it: nothing is created in, counted from or dropped from it. */
+static void
+test_bucket_slot_holding_other_name_refused(void)
+{
+    zap_db *db = zt_create(NULL);
+    uint8_t tag[ZAP_BTAG_LEN];
+    MDB_val k = {ZAP_HB_LEN, tag}, v;
+    zap_txn *t = NULL;
+    uint64_t n = 0;
+    size_t size;
+
+    REQUIRE(zap_put(db, "x", B("k"), B("v")) == ZAP_OK);
+    REQUIRE(zap_bucket_hash(db, "x", NULL, tag) == ZAP_OK);
+    REQUIRE(zap_rec_size(ZAP_REC_BUCKET, 1, 0, &size));
+    REQUIRE(zap_txn_begin(db, 0, &t) == ZAP_OK);
+    v.mv_size = size;
+    REQUIRE(mdb_put(t->txn, db->dbi_buckets, &k, &v, MDB_RESERVE) == 0);
+    zap_rec_seal(v.mv_data, ZAP_REC_BUCKET, t->wgen, t->wkey, tag, ZAP_HB_LEN,
+                 B("y"), NULL, 0);
+    REQUIRE(zap_txn_commit(t) == ZAP_OK);
+    CHECK(zap_bucket_create(db, "x") != ZAP_OK);
+    CHECK(zap_put(db, "x", B("k2"), B("v")) != ZAP_OK);
+    CHECK(zap_bucket_drop(db, "x") != ZAP_OK);
+    REQUIRE(zap_txn_begin(db, ZAP_TXN_RDONLY, &t) == ZAP_OK);
+    CHECK(zap_txn_count(t, "x", &n) != ZAP_OK);
+    zap_txn_abort(t);
+    zap_close(db);
+}
+
+/* A store of format version 1 (48-byte record keys) is refused, not
+ * misread: the version is checked before anything else in the header. */
+static void
+test_open_old_format_version_eversion(void)
+{
+    const char *dir = kt_path(kt_tmpdir(), "v1");
+    MDB_val k = {6, (void *)"header"}, v, nv;
+    zap_db *db = zt_create(dir), *again = NULL;
+    zap_opts o = zt_opts(0);
+    uint8_t buf[ZAP_HDR_MAX];
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+
+    zap_close(db);
+    REQUIRE(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 4) == 0 &&
+            mdb_env_set_mapsize(env, 256u << 20) == 0 &&
+            mdb_env_open(env, dir, 0, 0600) == 0);
+    REQUIRE(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+    REQUIRE(mdb_dbi_open(txn, "zapdb.meta", 0, &dbi) == 0);
+    REQUIRE(mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size <= sizeof buf);
+    memcpy(buf, v.mv_data, v.mv_size);
+    CHECK(buf[8] == ZAP_FORMAT_VERSION && buf[9] == 0);
+    buf[8] = 1;
+    nv.mv_size = v.mv_size;
+    nv.mv_data = buf;
+    REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+    CHECK_EQ(zap_open(dir, &o, P(ZT_PASSWORD), &again), ZAP_EVERSION);
+    CHECK(again == NULL);
+}
+
+/* ---- fuzz seeds --------------------------------------------------------
+ * fuzz/corpus/zapdb_record holds records and a header made with the fixed
+ * keys of fuzz/fuzz_zapdb_record.c (byte 0 selects the parser: 0 record,
+ * else header). With ZT_WRITE_SEED=1 this test regenerates them (after a
+ * format change); it always checks that they authenticate. */
+
+#define SEED_DIR ZT_SOURCE_DIR "/fuzz/corpus/zapdb_record/"
+
+static void
+seed_keys(uint8_t sub[ZAP_SUBKEYS], uint8_t rkey[ZAP_RKEY_LEN],
+          uint8_t kek[ZAP_KEYBYTES])
+{
+    for (size_t i = 0; i < ZAP_SUBKEYS; i++)
+        sub[i] = (uint8_t)(0x40 + i);
+    for (size_t i = 0; i < ZAP_RKEY_LEN; i++)
+        rkey[i] = (uint8_t)(0x90 + i);
+    for (size_t i = 0; i < ZAP_KEYBYTES; i++)
+        kek[i] = (uint8_t)(0xc0 + i);
+}
+
+static void
+seed_write_record(const char *name, uint8_t type, const char *k, const char *v,
+                  const uint8_t *sub, const uint8_t *rkey)
+{
+    uint8_t buf[1 + 256];
+    size_t size, vlen = v ? strlen(v) : 0;
+
+    REQUIRE(zap_rec_size(type, strlen(k), vlen, &size) && size < 256);
+    buf[0] = 0;
+    zap_rec_seal(buf + 1, type, 1, sub, rkey,
+                 type == ZAP_REC_BUCKET ? ZAP_HB_LEN : ZAP_RKEY_LEN,
+                 (const uint8_t *)k, strlen(k), (const uint8_t *)v, vlen);
+    REQUIRE(kt_write_file(name, buf, 1 + size, 0644) == 0);
+}
+
+static void
+seed_write_header(const uint8_t *kek)
+{
+    zap_hdr h;
+    uint8_t buf[1 + ZAP_HDR_MAX];
+    size_t len;
+
+    memset(&h, 0, sizeof h);
+    h.version = ZAP_FORMAT_VERSION;
+    h.kdf = ZAP_KDF_ARGON2ID;
+    h.opslimit = 1;
+    h.memlimit = 8192;
+    memset(h.salt, 7, sizeof h.salt);
+    memset(h.nk, 0x11, sizeof h.nk);
+    h.cur_gen = 2;
+    h.ndeks = 2;
+    h.dek_gen[0] = 1;
+    h.dek_gen[1] = 2;
+    memset(h.dek[0], 0x21, sizeof h.dek[0]);
+    memset(h.dek[1], 0x22, sizeof h.dek[1]);
+    buf[0] = 1;
+    len = zap_hdr_build(&h, kek, buf + 1);
+    REQUIRE(kt_write_file(SEED_DIR "header_two_deks", buf, 1 + len, 0644) == 0);
+}
+
+static void
+seed_check_record(const char *name, uint8_t type, const uint8_t *sub,
+                  const uint8_t *rkey)
+{
+    size_t len = 0;
+    uint8_t *buf = kt_read_all(name, &len), k[256], v[256];
+    MDB_val mv;
+    zap_rec r;
+
+    REQUIRE(buf && len > 1 && buf[0] == 0);
+    mv.mv_size = len - 1;
+    mv.mv_data = buf + 1;
+    REQUIRE(zap_rec_parse(&mv, &r) == ZAP_OK);
+    CHECK(r.type == type && r.klen < sizeof k && r.vlen < sizeof v);
+    CHECK_EQ(zap_rec_open_k(&r, sub, rkey,
+                            type == ZAP_REC_BUCKET ? ZAP_HB_LEN : ZAP_RKEY_LEN,
+                            k),
+             ZAP_OK);
+    if (type == ZAP_REC_RECORD)
+        CHECK_EQ(zap_rec_open_v(&r, sub, rkey, ZAP_RKEY_LEN, v), ZAP_OK);
+    free(buf);
+}
+
+static void
+test_fuzz_record_seeds_authenticate(void)
+{
+    uint8_t sub[ZAP_SUBKEYS], rkey[ZAP_RKEY_LEN], kek[ZAP_KEYBYTES];
+    size_t len = 0;
+    uint8_t *buf;
+    zap_hdr h;
+
+    seed_keys(sub, rkey, kek);
+    if (getenv("ZT_WRITE_SEED")) {
+        seed_write_record(SEED_DIR "record_valid", ZAP_REC_RECORD, "seed-key",
+                          "seed-value", sub, rkey);
+        seed_write_record(SEED_DIR "record_empty_value", ZAP_REC_RECORD,
+                          "empty", "", sub, rkey);
+        seed_write_record(SEED_DIR "record_bucket", ZAP_REC_BUCKET,
+                          "seed-bucket", NULL, sub, rkey);
+        seed_write_header(kek);
+    }
+    seed_check_record(SEED_DIR "record_valid", ZAP_REC_RECORD, sub, rkey);
+    seed_check_record(SEED_DIR "record_empty_value", ZAP_REC_RECORD, sub, rkey);
+    seed_check_record(SEED_DIR "record_bucket", ZAP_REC_BUCKET, sub, rkey);
+    buf = kt_read_all(SEED_DIR "header_two_deks", &len);
+    REQUIRE(buf && len > 1 && buf[0] != 0);
+    CHECK_EQ(zap_hdr_unwrap(buf + 1, len - 1, kek, &h), ZAP_OK);
+    CHECK(h.version == ZAP_FORMAT_VERSION && h.ndeks == 2);
+    kc_wipe(&h, sizeof h);
+    free(buf);
+}
+
 static const kt_case cases[] = {
     KT_CASE(test_strerror_every_code_has_message),
     KT_CASE(test_aead_hchacha20_draft_vector_matches),
     KT_CASE(test_aead_xchacha_draft_vector_matches),
+    KT_CASE(test_aead_matches_libsodium_across_lengths),
     KT_CASE(test_aead_tampered_or_truncated_rejected),
     KT_CASE(test_open_missing_store_without_create_enostore),
     KT_CASE(test_open_bad_arguments_einval),
@@ -889,6 +1177,11 @@ static const kt_case cases[] = {
     KT_CASE(test_sync_modes_roundtrip_after_reopen),
     KT_CASE(test_txn_exists_del_bucket_create_roundtrip),
     KT_CASE(test_iter_skips_record_deleted_in_same_txn),
+    KT_CASE(test_key_slot_collision_get_enotfound_put_einternal),
+    KT_CASE(test_key_slot_same_key_overwrite_and_delete_work),
+    KT_CASE(test_bucket_slot_holding_other_name_refused),
+    KT_CASE(test_open_old_format_version_eversion),
+    KT_CASE(test_fuzz_record_seeds_authenticate),
 };
 
 int

@@ -121,7 +121,7 @@ raw_mutate(const char *dir, size_t nth, int mode, size_t nth_src)
     MDB_txn *txn = NULL;
     MDB_cursor *c = NULL;
     MDB_val k, v, nv = {0, NULL};
-    uint8_t kbuf[48], *src = NULL, *dst = NULL;
+    uint8_t kbuf[24], *src = NULL, *dst = NULL;
     size_t i = 0, src_len = 0, dst_len = 0;
     int rc;
 
