@@ -4,6 +4,7 @@
  * ChaCha20-Poly1305; src/crypto for ML-DSA). Ciphertext format: see
  * docs/keys.md. */
 #include "keys_int.h"
+#include "keys_ext.h"
 
 #include "kc.h"
 #include "kms_mldsa.h"
@@ -183,7 +184,7 @@ kms_key_view(const json_t *rec)
         "name",        "type",        "backend",         "state",
         "current",     "min_decrypt", "rotation_period", "exportable",
         "description", "tags",        "created",         "deletion",
-        "rotated",     "usage"};
+        "rotated",     "usage",       "backend_config"};
     for (i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         json_t *x = json_object_get(rec, copy[i]);
         if (x)
@@ -345,6 +346,34 @@ add_version(kms_ctx *c, json_t *rec, kms_key_type t)
     return KMS_OK;
 }
 
+static kms_err
+ext_version(kms_ctx *c, json_t *rec, const char *backend, kms_key_type t,
+            const json_t *cfg)
+{
+    json_t *ver = json_pack("{s:I,s:I}", "version", (json_int_t)1, "created",
+                            (json_int_t)c->srv->now());
+    kms_err rc;
+
+    if (!ver)
+        return KMS_ENOMEM;
+    if ((rc = kms_key_ext_create(c, backend, t, cfg, ver)) != KMS_OK) {
+        json_decref(ver);
+        return rc;
+    }
+    json_object_set(rec, "backend_config", (json_t *)cfg);
+    json_array_append_new(json_object_get(rec, "versions"), ver);
+    json_object_set_new(rec, "current", json_integer(1));
+    json_object_set_new(rec, "rotated", json_integer(c->srv->now()));
+    return KMS_OK;
+}
+
+static bool
+is_soft(const json_t *rec)
+{
+    const char *b = json_string_value(json_object_get(rec, "backend"));
+    return b && strcmp(b, "soft") == 0;
+}
+
 static bool
 tags_ok(const json_t *tags)
 {
@@ -389,9 +418,13 @@ kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
                     "ecdsa-secp256k1, ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87";
         return KMS_EINVAL;
     }
-    if (strcmp(backend, "soft") != 0) {
-        c->detail = "backend: only soft keys are implemented in this build";
-        return KMS_EUNSUPPORTED;
+    if (strcmp(backend, "soft") != 0 && !kms_key_ext_backend(backend)) {
+        c->detail = "backend: soft, pkcs11, aws, gcp or azure";
+        return KMS_EINVAL;
+    }
+    if (strcmp(backend, "soft") != 0 && o->exportable) {
+        c->detail = "keys in an external backend are never exportable";
+        return KMS_EINVAL;
     }
     if (!tags_ok(o->tags) ||
         (o->description && strlen(o->description) > 8192) ||
@@ -413,7 +446,11 @@ kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
         return KMS_ENOMEM;
     if (!json_object_get(rec, "tags"))
         json_object_set_new(rec, "tags", json_object());
-    if ((rc = add_version(c, rec, (kms_key_type)t)) != KMS_OK)
+    if (strcmp(backend, "soft") == 0)
+        rc = add_version(c, rec, (kms_key_type)t);
+    else
+        rc = ext_version(c, rec, backend, (kms_key_type)t, o->backend_config);
+    if (rc != KMS_OK)
         goto out;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK) {
         rc = KMS_ESTORE;
@@ -561,6 +598,11 @@ apply_op(kms_ctx *c, json_t *rec, kms_key_op op, const kms_key_op_args *a,
         if (pending) {
             c->detail = "the key is pending deletion";
             return KMS_ESTATE;
+        }
+        if (!is_soft(rec)) {
+            c->detail = "an external key rotates in its backend: create a new "
+                        "kmsd key for the new backend key";
+            return KMS_EUNSUPPORTED;
         }
         return add_version(c, rec, (kms_key_type)kms_key_rec_type(rec));
     case KMS_KEY_CONFIG:
@@ -1148,7 +1190,9 @@ kms_key_sign(kms_ctx *c, const char *org, const char *name, kms_sign_mode mode,
         c->detail = "the key is not a signing key";
         goto out;
     }
-    if (types[t].mldsa) {
+    if (!is_soft(rec)) {
+        rc = kms_key_ext_sign(c, rec, mode, msg, msg_len, sig, sig_len);
+    } else if (types[t].mldsa) {
         kms_mldsa_param p = (kms_mldsa_param)types[t].mldsa;
         size_t n = kms_mldsa_sig_len(p);
         if ((rc = ver_bytes(find_ver(rec, v), "m", &sk, &sl)) != KMS_OK)
@@ -1232,8 +1276,17 @@ kms_key_verify(kms_ctx *c, const char *org, const char *name,
                                     NULL, 0, sig, sig_len)) == KMS_MLDSA_OK;
         rc = KMS_OK;
     } else {
-        rc = verify_evp((kms_key_type)t, get_pkey(c->srv, ver, "pub", false),
-                        mode, msg, msg_len, sig, sig_len, valid);
+        EVP_PKEY *pk = NULL;
+        if (json_object_get(ver, "pub")) {
+            pk = get_pkey(c->srv, ver, "pub", false);
+        } else if ((rc = kms_key_ext_public(c, rec, &pub, &pl)) == KMS_OK) {
+            const unsigned char *pp = pub;
+            pk = d2i_PUBKEY(NULL, &pp, (long)pl);
+        } else {
+            goto out;
+        }
+        rc = verify_evp((kms_key_type)t, pk, mode, msg, msg_len, sig, sig_len,
+                        valid);
     }
     json_object_set_new(c->audit, "version",
                         json_object_get(ver, "version")
@@ -1262,6 +1315,10 @@ kms_key_public_der(kms_ctx *c, const char *org, const char *name, uint8_t **der,
     rc = KMS_EUNSUPPORTED;
     if (kms_key_type_symmetric((kms_key_type)kms_key_rec_type(rec))) {
         c->detail = "a symmetric key has no public key";
+        goto out;
+    }
+    if (!json_object_get(find_ver(rec, cur_ver(rec)), "pub") && !is_soft(rec)) {
+        rc = kms_key_ext_public(c, rec, der, der_len);
         goto out;
     }
     if ((rc = ver_bytes(find_ver(rec, cur_ver(rec)), "pub", &p, &n)) != KMS_OK)
