@@ -10,6 +10,7 @@
 #include "kms_mldsa.h"
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <pthread.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -184,7 +185,7 @@ kms_key_view(const json_t *rec)
         "name",        "type",        "backend",         "state",
         "current",     "min_decrypt", "rotation_period", "exportable",
         "description", "tags",        "created",         "deletion",
-        "rotated",     "usage",       "backend_config"};
+        "rotated",     "usage",       "backend_config",  "origin"};
     for (i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         json_t *x = json_object_get(rec, copy[i]);
         if (x)
@@ -393,6 +394,73 @@ tags_ok(const json_t *tags)
     return true;
 }
 
+/* Version 1 from imported material (kms_key_create_opts.material). */
+static kms_err
+import_version(kms_ctx *c, json_t *rec, kms_key_type t, const uint8_t *m,
+               size_t ml)
+{
+    json_t *ver = json_pack("{s:I,s:I}", "version", (json_int_t)1, "created",
+                            (json_int_t)c->srv->now());
+    const unsigned char *p = m;
+    EVP_PKEY *pk = NULL;
+    uint8_t *pub = NULL, *der = NULL;
+    size_t pl = 0;
+    char *ms = NULL, *ps = NULL, grp[32];
+    kms_err rc = KMS_EINVAL;
+    int n = 0;
+
+    c->detail = "the material does not fit the key type";
+    if (!ver)
+        return KMS_ENOMEM;
+    if (types[t].symmetric) {
+        if (ml != 32)
+            goto out;
+    } else if (types[t].mldsa) {
+        kms_mldsa_param mp = (kms_mldsa_param)types[t].mldsa;
+        uint8_t pkb[KMS_MLDSA_PK_MAX];
+        if (ml != kms_mldsa_sk_len(mp) ||
+            kms_mldsa_sk_to_pk(mp, m, ml, pkb, sizeof pkb) != KMS_MLDSA_OK ||
+            !(pub = mldsa_spki(mp, pkb, kms_mldsa_pk_len(mp), &pl)))
+            goto out;
+    } else {
+        if (!(pk = d2i_AutoPrivateKey_ex(NULL, &p, (long)ml, NULL, NULL)) ||
+            p != m + ml)
+            goto out;
+        if (t == KMS_KT_ED25519
+                ? EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519
+                : (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
+                   !EVP_PKEY_get_group_name(pk, grp, sizeof grp, NULL) ||
+                   strcmp(grp, t == KMS_KT_ECDSA_P256 ? "prime256v1"
+                                                      : "secp256k1") != 0))
+            goto out;
+        if ((n = i2d_PUBKEY(pk, &der)) <= 0 || !(pub = malloc((size_t)n)))
+            goto out;
+        memcpy(pub, der, (size_t)n);
+        pl = (size_t)n;
+    }
+    rc = KMS_ENOMEM;
+    if (!(ms = b64(m, ml)) || (pub && !(ps = b64(pub, pl))))
+        goto out;
+    json_object_set_new(ver, "m", json_string(ms));
+    if (ps)
+        json_object_set_new(ver, "pub", json_string(ps));
+    json_array_append(json_object_get(rec, "versions"), ver);
+    json_object_set_new(rec, "current", json_integer(1));
+    json_object_set_new(rec, "rotated", json_integer(c->srv->now()));
+    json_object_set_new(rec, "origin", json_string("external"));
+    c->detail = NULL;
+    rc = KMS_OK;
+out:
+    json_decref(ver);
+    EVP_PKEY_free(pk);
+    OPENSSL_free(der);
+    free(pub);
+    if (ms)
+        kc_free_wipe(ms, strlen(ms));
+    free(ps);
+    return rc;
+}
+
 kms_err
 kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
                json_t **out)
@@ -444,9 +512,12 @@ kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
         types[t].symmetric ? "encrypt_decrypt" : "sign_verify");
     if (!rec)
         return KMS_ENOMEM;
-    if (!json_object_get(rec, "tags"))
+    if (!json_is_object(json_object_get(rec, "tags")))
         json_object_set_new(rec, "tags", json_object());
-    if (strcmp(backend, "soft") == 0)
+    if (strcmp(backend, "soft") == 0 && o->material)
+        rc = import_version(c, rec, (kms_key_type)t, o->material,
+                            o->material_len);
+    else if (strcmp(backend, "soft") == 0)
         rc = add_version(c, rec, (kms_key_type)t);
     else
         rc = ext_version(c, rec, backend, (kms_key_type)t, o->backend_config);
@@ -1443,4 +1514,175 @@ kms_key_list(kms_ctx *c, const char *org, json_t **out)
     }
     *out = l.out;
     return KMS_OK;
+}
+
+/* ---- bring your own key ---------------------------------------------------
+ * Table "keyimport/<org>": hex SHA-256 of the import token -> {name, the
+ * wrapping private key (PKCS#8, base64), expires}. Looked up by the hash,
+ * so the token itself is never stored; one use. */
+
+#define IMPORT_TTL (24 * 3600)
+
+kms_err
+kms_key_import_params(kms_ctx *c, const char *org, const char *name, char **pem,
+                      char **token, int64_t *expires)
+{
+    char tab[KMS_TABLE_MAX], res[KMS_NAME_MAX + 8], id[65];
+    uint8_t tok[32], h[32], *der = NULL, *spki = NULL;
+    EVP_PKEY *pk = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    char *ks = NULL;
+    json_t *rec = NULL;
+    kms_txn txn = {0};
+    kms_err rc;
+    int n;
+
+    *pem = *token = NULL;
+    json_object_set_new(c->audit, "key", json_string(name));
+    if (!kms_valid_ident(name)) {
+        c->detail = "name: 1-64 of [A-Za-z0-9._-]";
+        return KMS_EINVAL;
+    }
+    key_res(res, sizeof res, name);
+    if ((rc = kms_authorize(c, org, res, KMS_CAP_CREATE)) != KMS_OK)
+        return rc;
+    rc = KMS_EINTERNAL;
+    if (!(pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072)) ||
+        !(p8 = EVP_PKEY2PKCS8(pk)) ||
+        (n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der)) <= 0 ||
+        !(ks = b64(der, (size_t)n)))
+        goto out;
+    OPENSSL_clear_free(der, (size_t)n);
+    der = NULL;
+    kc_random(tok, sizeof tok);
+    crypto_hash_sha256(h, tok, sizeof tok);
+    kc_hex_encode(h, sizeof h, id, sizeof id);
+    *expires = c->srv->now() + IMPORT_TTL;
+    rec = json_pack("{s:s,s:s,s:I}", "name", name, "wrapping_key", ks,
+                    "expires", (json_int_t)*expires);
+    rc = KMS_ENOMEM;
+    if (!rec || (n = i2d_PUBKEY(pk, &spki)) <= 0 ||
+        !(*pem = kms_pem_public(spki, (size_t)n)) ||
+        !(*token = b64(tok, sizeof tok)))
+        goto out;
+    rc = KMS_ESTORE;
+    snprintf(tab, sizeof tab, "keyimport/%s", org);
+    if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK ||
+        (rc = kms_org_exists(&txn, org)) != KMS_OK ||
+        (rc = kms_json_put(&txn, tab, id, rec)) != KMS_OK ||
+        (rc = kms_st2err(kms_txn_commit(&txn))) != KMS_OK)
+        goto out;
+    c->store_written = true;
+    rc = KMS_OK;
+out:
+    if (rc != KMS_OK) {
+        free(*pem);
+        if (*token)
+            kc_free_wipe(*token, strlen(*token));
+        *pem = *token = NULL;
+    }
+    kms_txn_abort(&txn);
+    kc_wipe(tok, sizeof tok);
+    json_decref(rec);
+    if (ks)
+        kc_free_wipe(ks, strlen(ks));
+    OPENSSL_free(spki);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+/* Take (read and delete) the import record of `token`. */
+static kms_err
+take_import(kms_ctx *c, const char *org, const char *token, json_t **rec)
+{
+    char tab[KMS_TABLE_MAX], id[65];
+    uint8_t *tok = NULL, h[32];
+    size_t tl = 0;
+    kms_txn txn = {0};
+    kms_err rc = KMS_EDENIED;
+
+    *rec = NULL;
+    c->detail = "unknown, used or expired import token";
+    if (!token || kc_b64_decode(token, strlen(token), KC_B64_STD, &tok, &tl) ||
+        tl != 32) {
+        kc_free_wipe(tok, tl);
+        return KMS_EDENIED;
+    }
+    crypto_hash_sha256(h, tok, tl);
+    kc_free_wipe(tok, tl);
+    kc_hex_encode(h, sizeof h, id, sizeof id);
+    snprintf(tab, sizeof tab, "keyimport/%s", org);
+    if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
+        return KMS_ESTORE;
+    if (kms_json_get(&txn, tab, id, rec) != KMS_OK)
+        goto out;
+    if (kms_st2err(kms_txn_del(&txn, tab, id, strlen(id))) != KMS_OK ||
+        kms_st2err(kms_txn_commit(&txn)) != KMS_OK) {
+        rc = KMS_ESTORE;
+        goto out;
+    }
+    c->store_written = true;
+    rc = c->srv->now() < json_integer_value(json_object_get(*rec, "expires"))
+             ? KMS_OK
+             : KMS_EDENIED;
+out:
+    kms_txn_abort(&txn);
+    if (rc != KMS_OK) {
+        json_decref(*rec);
+        *rec = NULL;
+    }
+    return rc;
+}
+
+kms_err
+kms_key_import(kms_ctx *c, const char *org, const kms_key_create_opts *o,
+               const char *token, const uint8_t *wrapped, size_t wrapped_len,
+               json_t **out)
+{
+    char res[KMS_NAME_MAX + 8];
+    kms_key_create_opts o2 = *o;
+    json_t *rec = NULL, *ver;
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *pc = NULL;
+    uint8_t *m = NULL;
+    size_t ml = 0;
+    kms_err rc;
+
+    *out = NULL;
+    json_object_set_new(c->audit, "key", json_string(o->name ? o->name : ""));
+    key_res(res, sizeof res, o->name ? o->name : "");
+    if ((rc = kms_authorize(c, org, res, KMS_CAP_CREATE)) != KMS_OK ||
+        (rc = take_import(c, org, token, &rec)) != KMS_OK)
+        goto out;
+    rc = KMS_EDENIED;
+    if (strcmp(json_string_value(json_object_get(rec, "name")) ?: "",
+               o->name) != 0) {
+        c->detail = "the import token was issued for another key";
+        goto out;
+    }
+    ver = json_object_get(rec, "wrapping_key");
+    rc = KMS_EINVAL;
+    c->detail = "the wrapped material does not unwrap";
+    if (!(pk = parse_pkey(json_string_value(ver), true)) ||
+        !(pc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) ||
+        EVP_PKEY_decrypt_init(pc) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) != 1 ||
+        EVP_PKEY_decrypt(pc, NULL, &ml, wrapped, wrapped_len) != 1 ||
+        !(m = malloc(ml)) ||
+        EVP_PKEY_decrypt(pc, m, &ml, wrapped, wrapped_len) != 1)
+        goto out;
+    c->detail = NULL;
+    o2.material = m;
+    o2.material_len = ml;
+    o2.backend = "soft";
+    rc = kms_key_create(c, org, &o2, out);
+out:
+    kc_free_wipe(m, ml);
+    EVP_PKEY_CTX_free(pc);
+    EVP_PKEY_free(pk);
+    json_decref(rec);
+    return rc;
 }

@@ -388,6 +388,57 @@ do_export(kms_ctx *c)
 }
 
 static kms_err
+do_import_params(kms_ctx *c)
+{
+    char *pem = NULL, *tok = NULL, t[32];
+    int64_t exp = 0;
+    kms_err rc;
+
+    if ((rc = kms_key_import_params(c, c->param_org, c->param_id, &pem, &tok,
+                                    &exp)) != KMS_OK)
+        return rc;
+    kms_time_str(exp, t, sizeof t);
+    c->out = json_pack("{s:s,s:s,s:s,s:s}", "wrapping_public_key", pem,
+                       "import_token", tok, "wrapping_algorithm",
+                       "RSAES_OAEP_SHA_256", "expires_at", t);
+    free(pem);
+    kc_free_wipe(tok, strlen(tok));
+    return c->out ? KMS_OK : KMS_ENOMEM;
+}
+
+static kms_err
+do_import(kms_ctx *c)
+{
+    kms_key_create_opts o = {0};
+    const char *tok = NULL;
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    json_t *rec = NULL;
+    kms_err rc;
+
+    o.name = c->param_id;
+    if (kms_json_get_str(c->body, "type", true, &o.type, NULL) != KMS_OK ||
+        kms_json_get_str(c->body, "import_token", true, &tok, NULL) != KMS_OK ||
+        kms_json_get_str(c->body, "description", false, &o.description, NULL) !=
+            KMS_OK) {
+        c->detail = "type, import_token and wrapped_material are required";
+        return KMS_EINVAL;
+    }
+    o.exportable = json_is_true(json_object_get(c->body, "exportable"));
+    if ((rc = b64_field(c, c->body, "wrapped_material", 8192, &w, &wl)) !=
+        KMS_OK)
+        return rc;
+    rc = kms_key_import(c, c->param_org, &o, tok, w, wl, &rec);
+    kc_free_wipe(w, wl);
+    if (rc != KMS_OK)
+        return rc;
+    c->out = kms_key_view(rec);
+    json_decref(rec);
+    c->status = 201;
+    return c->out ? KMS_OK : KMS_ENOMEM;
+}
+
+static kms_err
 state_action(kms_ctx *c, kms_key_op op)
 {
     kms_key_op_args a = {0};
@@ -436,6 +487,8 @@ static const struct {
     {"tag", NULL, KMS_KEY_TAG},
     {"untag", NULL, KMS_KEY_UNTAG},
     {"export", NULL, -1},
+    {"import-params", NULL, -2},
+    {"import", NULL, -3},
 };
 
 kms_err
@@ -453,6 +506,10 @@ kms_h_key_action(kms_ctx *c)
             return run_items(c, actions[i].fn);
         if (actions[i].op >= 0)
             return state_action(c, (kms_key_op)actions[i].op);
+        if (actions[i].op == -2)
+            return do_import_params(c);
+        if (actions[i].op == -3)
+            return do_import(c);
         return do_export(c);
     }
     c->detail = "unknown key action";

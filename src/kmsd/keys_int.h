@@ -53,6 +53,11 @@ typedef struct kms_key_create_opts {
     const json_t *tags;           /* object of strings, or NULL */
     uint64_t rotation_period;     /* seconds, 0: none */
     bool exportable;
+    /* Imported material for version 1 (soft keys), or NULL to generate:
+     * 32 raw bytes (symmetric), PKCS#8 DER (ECDSA, Ed25519) or the raw
+     * FIPS 204 private key (ML-DSA). */
+    const uint8_t *material;
+    size_t material_len;
 } kms_key_create_opts;
 
 /* Create a key (capability create). *out gets a copy of the record. */
@@ -127,6 +132,19 @@ char *kms_pem_public(const uint8_t *der, size_t der_len);
 /* Aliases (AWS): "alias/x" -> key name. */
 kms_err kms_alias_resolve(kms_ctx *c, const char *org, const char *alias,
                           char name[KMS_NAME_MAX + 1]);
+
+/* Bring your own key, step 1 (capability create on keys/<name>): a fresh
+ * RSA-3072 wrapping key and a one-time import token for `name`, valid 24
+ * hours. *pem and *token are malloc'd. */
+kms_err kms_key_import_params(kms_ctx *c, const char *org, const char *name,
+                              char **pem, char **token, int64_t *expires);
+/* Step 2: unwrap `wrapped` (RSAES-OAEP, SHA-256, MGF1-SHA-256) with the
+ * token's wrapping key and create the key with that material. The token
+ * is consumed whether or not the import succeeds. */
+kms_err kms_key_import(kms_ctx *c, const char *org,
+                       const kms_key_create_opts *o, const char *token,
+                       const uint8_t *wrapped, size_t wrapped_len,
+                       json_t **out);
 
 /* All keys of an org the caller may see: array of records (views). */
 kms_err kms_key_list(kms_ctx *c, const char *org, json_t **out);

@@ -294,6 +294,77 @@ test_keys_audit_records_key_ops() {
 }
 check test_keys_audit_records_key_ops test_keys_audit_records_key_ops
 
+# ---- bring your own key: RSA-OAEP (SHA-256) wrapping ------------------------
+wrap() { # wrap PEM IN OUT: RSAES-OAEP SHA-256, MGF1 SHA-256, as a client would
+  openssl pkeyutl -encrypt -pubin -inkey "$1" -in "$2" -out "$3" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+}
+params() { # params NAME: sets $tok, writes $tmp/wrap.pem
+  api POST "$K/$1/import-params" '{}'; eq "$code" 200 || return 1
+  tok=$(jget "['import_token']" <<<"$body")
+  jget "['wrapping_public_key']" <<<"$body" >"$tmp/wrap.pem"
+}
+test_keys_import_ec_key_signs_as_owner_ok() {
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER -out "$tmp/byok.der" 2>/dev/null || return 1
+  openssl pkey -inform DER -in "$tmp/byok.der" -pubout -out "$tmp/byok.pub" 2>/dev/null || return 1
+  params byok-ec || return 1
+  wrap "$tmp/wrap.pem" "$tmp/byok.der" "$tmp/byok.wrapped" || return 1
+  api POST "$K/byok-ec/import" "{\"type\":\"ecdsa-p256\",\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/byok.wrapped")\"}"
+  eq "$code" 201 || return 1
+  eq "$(jget "['origin']" <<<"$body")" external || return 1
+  printf 'owner key' >"$tmp/m2"
+  api POST "$K/byok-ec/sign" "{\"message\":\"$(base64 -w0 "$tmp/m2")\"}"
+  jget "['signature']" <<<"$body" | base64 -d >"$tmp/s3.der"
+  # verified with the public key the owner kept: kmsd signs with their key
+  openssl dgst -sha256 -verify "$tmp/byok.pub" -signature "$tmp/s3.der" "$tmp/m2"
+}
+check test_keys_import_ec_key_signs_as_owner_ok test_keys_import_ec_key_signs_as_owner_ok
+
+test_keys_import_aes_exportable_roundtrip_ok() {
+  head -c 32 /dev/urandom >"$tmp/aes.raw"
+  params byok-aes || return 1
+  wrap "$tmp/wrap.pem" "$tmp/aes.raw" "$tmp/aes.wrapped" || return 1
+  api POST "$K/byok-aes/import" "{\"type\":\"aes256-gcm\",\"exportable\":true,\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/aes.wrapped")\"}"
+  eq "$code" 201 || return 1
+  api POST "$K/byok-aes/export" '{}'
+  eq "$(jget "['versions'][0]['material']" <<<"$body")" "$(base64 -w0 "$tmp/aes.raw")" || return 1
+  enc byok-aes "imported"; ct=$(jget "['ciphertext']" <<<"$body")
+  dec byok-aes "$ct"; eq "$(jget "['plaintext']" <<<"$body" | base64 -d)" imported
+}
+check test_keys_import_aes_exportable_roundtrip_ok test_keys_import_aes_exportable_roundtrip_ok
+
+test_keys_import_bad_inputs_rejected() {
+  head -c 16 /dev/urandom >"$tmp/short.raw"
+  params byok-bad || return 1
+  wrap "$tmp/wrap.pem" "$tmp/short.raw" "$tmp/short.wrapped" || return 1
+  # wrong length for the type
+  api POST "$K/byok-bad/import" "{\"type\":\"aes256-gcm\",\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/short.wrapped")\"}"
+  eq "$code" 400 || return 1
+  # the token was used up
+  api POST "$K/byok-bad/import" "{\"type\":\"aes256-gcm\",\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/short.wrapped")\"}"
+  eq "$code" 403 || return 1
+  # tampered wrapped material
+  params byok-bad || return 1
+  wrap "$tmp/wrap.pem" "$tmp/aes.raw" "$tmp/aes2.wrapped" || return 1
+  tw=$(python3 -c 'import sys;b=bytearray(open(sys.argv[1],"rb").read());b[5]^=1;sys.stdout.buffer.write(b)' "$tmp/aes2.wrapped" | base64 -w0)
+  api POST "$K/byok-bad/import" "{\"type\":\"aes256-gcm\",\"import_token\":\"$tok\",\"wrapped_material\":\"$tw\"}"
+  eq "$code" 400 || return 1
+  # a token for another name, an unknown token, an EC key given as ed25519
+  params byok-other || return 1
+  wrap "$tmp/wrap.pem" "$tmp/aes.raw" "$tmp/aes3.wrapped"
+  api POST "$K/byok-bad/import" "{\"type\":\"aes256-gcm\",\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/aes3.wrapped")\"}"
+  eq "$code" 403 || return 1
+  api POST "$K/byok-bad/import" "{\"type\":\"aes256-gcm\",\"import_token\":\"$(head -c 32 /dev/zero | base64 -w0)\",\"wrapped_material\":\"AAAA\"}"
+  eq "$code" 403 || return 1
+  params byok-bad || return 1
+  wrap "$tmp/wrap.pem" "$tmp/byok.der" "$tmp/ec.wrapped"
+  api POST "$K/byok-bad/import" "{\"type\":\"ed25519\",\"import_token\":\"$tok\",\"wrapped_material\":\"$(base64 -w0 "$tmp/ec.wrapped")\"}"
+  eq "$code" 400 || return 1
+  # no material in the audit log
+  ! grep -qF "$(base64 -w0 "$tmp/aes.raw")" "$tmp/data/audit.log"
+}
+check test_keys_import_bad_inputs_rejected test_keys_import_bad_inputs_rejected
+
 # ---- external backends: PKCS#11 (SoftHSM2), cloud configuration -------------
 p11cfg() { # p11cfg KEYID [PINFILE]
   printf '{"module":"%s","token_label":"kmsd-test","pin_provider":"file","pin_key_id":"%s","key_id":"%s"}' \
