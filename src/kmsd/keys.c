@@ -1686,3 +1686,103 @@ out:
     json_decref(rec);
     return rc;
 }
+
+/* ---- sweep
+ * ------------------------------------------------------------------- Keys past
+ * their deletion date and expired import tokens are unreachable at once
+ * (rec_read, take_import); the sweep removes their records, and with them the
+ * key material, from the store. */
+
+typedef struct {
+    kms_srv *srv;
+    json_t *names; /* org names, then doomed keys of one table */
+    int64_t now;
+    bool import_tab;
+} sweep_ctx;
+
+static int
+collect_name(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
+             size_t vl)
+{
+    sweep_ctx *s = ctx;
+    json_t *rec;
+    bool doomed = true;
+
+    if (v) {
+        rec = json_loadb((const char *)v, vl, 0, NULL);
+        if (s->import_tab) {
+            doomed = !rec || json_integer_value(
+                                 json_object_get(rec, "expires")) <= s->now;
+        } else {
+            const char *st = json_string_value(json_object_get(rec, "state"));
+            int64_t when = json_integer_value(json_object_get(rec, "deletion"));
+            doomed = st && strcmp(st, "pending_deletion") == 0 && when &&
+                     s->now >= when;
+        }
+        json_decref(rec);
+    }
+    if (doomed)
+        json_array_append_new(s->names, json_stringn((const char *)k, kl));
+    return 0;
+}
+
+static kms_err
+sweep_table(kms_srv *srv, kms_txn *txn, const char *tab, bool import_tab,
+            int64_t now, size_t *count)
+{
+    sweep_ctx s = {srv, json_array(), now, import_tab};
+    json_t *n;
+    size_t i;
+    kms_err rc;
+
+    if (!s.names)
+        return KMS_ENOMEM;
+    rc = kms_st2err(kms_txn_scan(txn, tab, NULL, 0, true, collect_name, &s));
+    json_array_foreach(s.names, i, n)
+    {
+        if (rc != KMS_OK)
+            break;
+        rc = kms_st2err(
+            kms_txn_del(txn, tab, json_string_value(n), json_string_length(n)));
+        (*count)++;
+    }
+    json_decref(s.names);
+    return rc;
+}
+
+kms_err
+kms_keys_sweep(kms_srv *srv, size_t *count)
+{
+    sweep_ctx orgs = {srv, json_array(), 0, false};
+    char tab[KMS_TABLE_MAX];
+    kms_txn txn = {0};
+    int64_t now = srv->now();
+    json_t *o;
+    size_t i;
+    kms_err rc;
+
+    *count = 0;
+    if (!orgs.names)
+        return KMS_ENOMEM;
+    if (kms_txn_begin(srv->store, false, &txn) != KMS_ST_OK) {
+        json_decref(orgs.names);
+        return KMS_ESTORE;
+    }
+    rc = kms_st2err(
+        kms_txn_scan(&txn, "orgs", NULL, 0, false, collect_name, &orgs));
+    json_array_foreach(orgs.names, i, o)
+    {
+        if (rc != KMS_OK)
+            break;
+        snprintf(tab, sizeof tab, "keys/%s", json_string_value(o));
+        rc = sweep_table(srv, &txn, tab, false, now, count);
+        snprintf(tab, sizeof tab, "keyimport/%s", json_string_value(o));
+        if (rc == KMS_OK)
+            rc = sweep_table(srv, &txn, tab, true, now, count);
+    }
+    if (rc == KMS_OK && *count)
+        rc = kms_st2err(kms_txn_commit(&txn));
+    kms_txn_abort(&txn);
+    json_decref(orgs.names);
+    return rc;
+}

@@ -146,6 +146,11 @@ kms_err kms_key_import(kms_ctx *c, const char *org,
                        const uint8_t *wrapped, size_t wrapped_len,
                        json_t **out);
 
+/* Remove keys past their deletion date (their material with them) and
+ * expired import tokens, in every org; *count gets how many records went.
+ * main.c runs it each minute with the token sweep. */
+kms_err kms_keys_sweep(kms_srv *srv, size_t *count);
+
 /* All keys of an org the caller may see: array of records (views). */
 kms_err kms_key_list(kms_ctx *c, const char *org, json_t **out);
 

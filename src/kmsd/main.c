@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kmsd: start-up, flags, signals and shutdown. See docs/kmsd.md. */
+#include "keys_int.h"
 #include "kmsd_int.h"
 #include "password.h"
 #include "server.h"
@@ -606,6 +607,11 @@ main(int argc, char **argv)
             logj("warn", "expired-token sweep failed", NULL);
         else if (swept)
             logj("info", "expired tokens removed",
+                 json_pack("{s:i}", "count", (int)swept));
+        if (kms_keys_sweep(&rt.srv, &swept) != KMS_OK)
+            logj("warn", "deleted-key sweep failed", NULL);
+        else if (swept)
+            logj("info", "deleted keys and expired import tokens removed",
                  json_pack("{s:i}", "count", (int)swept));
     }
     logj("info", "shutting down: draining requests",

@@ -119,6 +119,21 @@ test_keys_deletion_window_passed_key_gone(void)
     json_decref(
         call("POST", "/v1/kms/orgs/acme/keys/doomed/cancel-delete", "{}", &st));
     CHECK_EQ(st, 404); /* too late to cancel */
+    {
+        /* the sweep removes the record, material and all */
+        size_t n = 0;
+        kms_txn txn = {0};
+        uint8_t *v = NULL;
+        size_t vl = 0;
+        CHECK_EQ(kms_keys_sweep(&srv, &n), KMS_OK);
+        CHECK(n >= 1);
+        REQUIRE(kms_txn_begin(store, true, &txn) == KMS_ST_OK);
+        CHECK_EQ(kms_txn_get(&txn, "keys/acme", "doomed", 6, &v, &vl),
+                 KMS_ST_NOTFOUND);
+        kms_txn_abort(&txn);
+        CHECK_EQ(kms_keys_sweep(&srv, &n), KMS_OK);
+        CHECK_EQ(n, 0u);
+    }
     /* the name is free again, with new material */
     j = call("POST", "/v1/kms/orgs/acme/keys",
              "{\"name\":\"doomed\",\"type\":\"aes256-gcm\"}", &st);
