@@ -175,6 +175,20 @@ async function main() {
     }
   });
 
+  await test('test_aws_ed25519_sign_verify_node_crypto_ok', async () => {
+    const id = (await send(new kms.CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519',
+      KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata.KeyId;
+    const msg = enc.encode('pure ed25519');
+    const s = await send(new kms.SignCommand({ KeyId: id, Message: msg, MessageType: 'RAW',
+      SigningAlgorithm: 'ED25519_SHA_512' }));
+    assert(s.Signature.length === 64, '64-byte signature');
+    const pk = await send(new kms.GetPublicKeyCommand({ KeyId: id }));
+    const key = crypto.createPublicKey({ key: Buffer.from(pk.PublicKey), format: 'der', type: 'spki' });
+    assert(crypto.verify(null, msg, key, Buffer.from(s.Signature)), 'node verifies Ed25519');
+    await rejects(send(new kms.SignCommand({ KeyId: id, Message: Buffer.alloc(32), MessageType: 'DIGEST',
+      SigningAlgorithm: 'ED25519_SHA_512' })), 'ValidationException');
+  });
+
   await test('test_aws_wrong_signature_rejected', async () => {
     const id = state.ECC_NIST_P256;
     const msg = enc.encode('original');
