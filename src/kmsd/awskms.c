@@ -61,6 +61,16 @@ resolve_key(aws_call *a, const char *field, bool required,
     if (n == 0 || n > 2048)
         return fail(a, KMS_EINVAL, "ValidationException", "invalid KeyId");
     if (strncmp(id, "arn:", 4) == 0) {
+        /* arn:aws:kms:REGION:ACCOUNT:key/ID: the account is the org */
+        const char *acc = id;
+        size_t al;
+        for (int i = 0; i < 4 && acc; i++)
+            acc = strchr(acc, ':') ? strchr(acc, ':') + 1 : NULL;
+        al = acc ? strcspn(acc, ":") : 0;
+        if (!acc || al != strlen(a->c->who.org) ||
+            memcmp(acc, a->c->who.org, al) != 0)
+            return fail(a, KMS_ENOTFOUND, "NotFoundException",
+                        "the ARN names another account");
         if ((p = strstr(id, ":key/")))
             id = p + 5;
         else if ((p = strstr(id, ":alias/")))

@@ -97,6 +97,8 @@ async function main() {
     const d3 = await send(new kms.DescribeKeyCommand({
       KeyId: 'arn:aws:kms:us-east-1:acme:alias/app' }));
     assert(d3.KeyMetadata.KeyId === sym, 'alias ARN resolves');
+    await rejects(send(new kms.DescribeKeyCommand({
+      KeyId: d.KeyMetadata.Arn.replace(':acme:', ':other:') })), 'NotFoundException');
     await send(new kms.CreateAliasCommand({ AliasName: 'alias/tmp', TargetKeyId: sym }));
     await send(new kms.UpdateAliasCommand({ AliasName: 'alias/tmp', TargetKeyId: state.ECC_NIST_P256 }));
     const d4 = await send(new kms.DescribeKeyCommand({ KeyId: 'alias/tmp' }));
