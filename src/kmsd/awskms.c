@@ -130,6 +130,8 @@ aws_state(const json_t *rec)
         return "Enabled";
     if (s && strcmp(s, "disabled") == 0)
         return "Disabled";
+    if (s && strcmp(s, "pending_import") == 0)
+        return "PendingImport";
     return "PendingDeletion";
 }
 
@@ -151,8 +153,9 @@ metadata(const aws_call *a, const json_t *rec)
         strcmp(aws_state(rec), "Enabled") == 0, "Description",
         json_string_value(json_object_get(rec, "description")) ?: "",
         "KeyUsage", specs[t].usage, "KeyState", aws_state(rec), "Origin",
-        "AWS_KMS", "KeyManager", "CUSTOMER", "KeySpec", specs[t].spec,
-        "CustomerMasterKeySpec", specs[t].spec,
+        json_object_get(rec, "origin") ? "EXTERNAL" : "AWS_KMS", "KeyManager",
+        "CUSTOMER", "KeySpec", specs[t].spec, "CustomerMasterKeySpec",
+        specs[t].spec,
         kms_key_type_symmetric((kms_key_type)t) ? "EncryptionAlgorithms"
                                                 : "SigningAlgorithms",
         specs[t].alg, "MultiRegion", 0);
@@ -300,9 +303,11 @@ op_create_key(aws_call *a)
         kms_json_get_str(a->in, "Origin", false, &origin, NULL) != KMS_OK ||
         kms_json_get_str(a->in, "Description", false, &desc, NULL) != KMS_OK)
         return fail(a, KMS_EINVAL, "ValidationException", "invalid field");
-    if (origin && strcmp(origin, "AWS_KMS") != 0)
+    if (origin && strcmp(origin, "AWS_KMS") != 0 &&
+        strcmp(origin, "EXTERNAL") != 0)
         return fail(a, KMS_EUNSUPPORTED, "UnsupportedOperationException",
-                    "only Origin AWS_KMS is supported");
+                    "Origin: AWS_KMS or EXTERNAL");
+    o.pending_import = origin && strcmp(origin, "EXTERNAL") == 0;
     t = spec_type(spec ? spec : "SYMMETRIC_DEFAULT");
     if (t < 0)
         return fail(a, KMS_EUNSUPPORTED, "UnsupportedOperationException",
@@ -1042,10 +1047,108 @@ op_public_key(aws_call *a)
     return rc;
 }
 
+/* GetParametersForImport: RSAES_OAEP_SHA_256 with RSA_3072 only. */
+static kms_err
+op_import_params(aws_call *a)
+{
+    char name[KMS_NAME_MAX + 1], *pem = NULL, *tok = NULL, *b64 = NULL;
+    const char *alg = NULL, *spec = NULL;
+    json_t *rec = NULL;
+    int64_t exp = 0;
+    size_t n = 0;
+    kms_err rc;
+
+    if ((rc = resolve_key(a, "KeyId", true, name)) != KMS_OK)
+        return rc;
+    if (kms_json_get_str(a->in, "WrappingAlgorithm", true, &alg, NULL) !=
+            KMS_OK ||
+        kms_json_get_str(a->in, "WrappingKeySpec", true, &spec, NULL) != KMS_OK)
+        return fail(a, KMS_EINVAL, "ValidationException",
+                    "WrappingAlgorithm and WrappingKeySpec are required");
+    if (strcmp(alg, "RSAES_OAEP_SHA_256") != 0 || strcmp(spec, "RSA_3072") != 0)
+        return fail(a, KMS_EUNSUPPORTED, "UnsupportedOperationException",
+                    "kmsd wraps with RSAES_OAEP_SHA_256 and RSA_3072 only");
+    if ((rc = kms_key_get(a->c, a->c->who.org, name, 0, &rec)) != KMS_OK)
+        return rc;
+    if (strcmp(aws_state(rec), "PendingImport") != 0) {
+        json_decref(rec);
+        return fail(a, KMS_EUNSUPPORTED, "UnsupportedOperationException",
+                    "the key is not waiting for imported material");
+    }
+    json_decref(rec);
+    if ((rc = kms_key_import_params(a->c, a->c->who.org, name, &pem, &tok,
+                                    &exp)) != KMS_OK)
+        return rc;
+    /* the PEM body, joined, is the base64 of the DER SPKI */
+    rc = KMS_ENOMEM;
+    if ((b64 = malloc(strlen(pem) + 1))) {
+        const char *p = strchr(pem, '\n');
+        while (p && *++p && *p != '-') {
+            size_t l = strcspn(p, "\n");
+            memcpy(b64 + n, p, l);
+            n += l;
+            p += l;
+        }
+        b64[n] = '\0';
+        a->c->out = json_pack("{s:o,s:s,s:s,s:I}", "KeyId", arn(a, "key", name),
+                              "ImportToken", tok, "PublicKey", b64,
+                              "ParametersValidTo", (json_int_t)exp);
+        rc = a->c->out ? KMS_OK : KMS_ENOMEM;
+    }
+    free(b64);
+    free(pem);
+    kc_free_wipe(tok, strlen(tok));
+    return rc;
+}
+
+static kms_err
+op_import_material(aws_call *a)
+{
+    char name[KMS_NAME_MAX + 1];
+    const char *tok = NULL, *model = NULL;
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    kms_key_create_opts o = {0};
+    json_t *rec = NULL, *made = NULL;
+    kms_err rc;
+
+    if ((rc = resolve_key(a, "KeyId", true, name)) != KMS_OK)
+        return rc;
+    if (kms_json_get_str(a->in, "ImportToken", true, &tok, NULL) != KMS_OK ||
+        kms_json_get_str(a->in, "ExpirationModel", false, &model, NULL) !=
+            KMS_OK)
+        return fail(a, KMS_EINVAL, "ValidationException",
+                    "ImportToken is required");
+    if (model && strcmp(model, "KEY_MATERIAL_DOES_NOT_EXPIRE") != 0)
+        return fail(a, KMS_EUNSUPPORTED, "UnsupportedOperationException",
+                    "ExpirationModel: KEY_MATERIAL_DOES_NOT_EXPIRE");
+    if ((rc = kms_key_get(a->c, a->c->who.org, name, 0, &rec)) != KMS_OK)
+        return rc;
+    o.name = name;
+    o.type = json_string_value(json_object_get(rec, "type"));
+    if ((rc = blob_in(a, "EncryptedKeyMaterial", 1024, &w, &wl)) == KMS_OK)
+        rc = kms_key_import(a->c, a->c->who.org, &o, tok, w, wl, &made);
+    if (rc == KMS_EDENIED)
+        a->c->err_type = "InvalidImportTokenException";
+    else if (rc == KMS_EINVAL && !a->c->err_type)
+        a->c->err_type = "IncorrectKeyMaterialException";
+    else if (rc == KMS_EEXIST)
+        rc = fail(a, KMS_ESTATE, "KMSInvalidStateException",
+                  "the key already has key material");
+    if (rc == KMS_OK)
+        a->c->out = json_object();
+    kc_free_wipe(w, wl);
+    json_decref(rec);
+    json_decref(made);
+    return rc;
+}
+
 static const struct {
     const char *name;
     aws_op_fn fn;
 } ops[] = {
+    {"GetParametersForImport", op_import_params},
+    {"ImportKeyMaterial", op_import_material},
     {"CreateKey", op_create_key},
     {"DescribeKey", op_describe_key},
     {"ListKeys", op_list_keys},

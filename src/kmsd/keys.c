@@ -461,6 +461,15 @@ out:
     return rc;
 }
 
+static bool
+awaits_import(const json_t *old, const char *type)
+{
+    const char *st = json_string_value(json_object_get(old, "state"));
+    const char *ot = json_string_value(json_object_get(old, "type"));
+    return st && ot && strcmp(st, "pending_import") == 0 &&
+           strcmp(ot, type) == 0;
+}
+
 kms_err
 kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
                json_t **out)
@@ -514,7 +523,11 @@ kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
         return KMS_ENOMEM;
     if (!json_is_object(json_object_get(rec, "tags")))
         json_object_set_new(rec, "tags", json_object());
-    if (strcmp(backend, "soft") == 0 && o->material)
+    if (o->pending_import && strcmp(backend, "soft") == 0) {
+        json_object_set_new(rec, "state", json_string("pending_import"));
+        json_object_set_new(rec, "origin", json_string("external"));
+        rc = KMS_OK;
+    } else if (strcmp(backend, "soft") == 0 && o->material)
         rc = import_version(c, rec, (kms_key_type)t, o->material,
                             o->material_len);
     else if (strcmp(backend, "soft") == 0)
@@ -531,10 +544,19 @@ kms_key_create(kms_ctx *c, const char *org, const kms_key_create_opts *o,
         goto out;
     key_table(tab, sizeof tab, org);
     rc = kms_json_get(&txn, tab, o->name, &old);
-    if (rc == KMS_OK && !deletion_due(c, old)) {
+    if (rc == KMS_OK && !deletion_due(c, old) &&
+        !(o->material && awaits_import(old, types[t].name))) {
         c->detail = "a key with this name exists";
         rc = KMS_EEXIST;
         goto out;
+    }
+    if (rc == KMS_OK && o->material && awaits_import(old, types[t].name)) {
+        /* material for a key made without: keep its settings */
+        static const char *const keep[] = {"created", "description", "tags",
+                                           "exportable"};
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+            if (json_object_get(old, keep[i]))
+                json_object_set(rec, keep[i], json_object_get(old, keep[i]));
     }
     if ((rc != KMS_OK && rc != KMS_ENOTFOUND) ||
         (rc = kms_json_put(&txn, tab, o->name, rec)) != KMS_OK ||
@@ -619,11 +641,16 @@ apply_op(kms_ctx *c, json_t *rec, kms_key_op op, const kms_key_op_args *a,
 {
     const char *st = json_string_value(json_object_get(rec, "state"));
     bool pending = st && strcmp(st, "pending_deletion") == 0;
+    bool awaiting = st && strcmp(st, "pending_import") == 0;
 
     *remove = false;
     switch (op) {
     case KMS_KEY_ENABLE:
     case KMS_KEY_DISABLE:
+        if (awaiting) {
+            c->detail = "the key has no key material yet";
+            return KMS_ESTATE;
+        }
         if (pending) {
             c->detail = "the key is pending deletion";
             return KMS_ESTATE;
@@ -660,13 +687,18 @@ apply_op(kms_ctx *c, json_t *rec, kms_key_op op, const kms_key_op_args *a,
             c->detail = "the key is not pending deletion";
             return KMS_ESTATE;
         }
-        /* As AWS: a cancelled deletion leaves the key disabled. */
-        json_object_set_new(rec, "state", json_string("disabled"));
+        /* As AWS: a cancelled deletion leaves the key disabled (or still
+         * waiting for its material). */
+        json_object_set_new(
+            rec, "state",
+            json_string(json_array_size(json_object_get(rec, "versions"))
+                            ? "disabled"
+                            : "pending_import"));
         json_object_del(rec, "deletion");
         json_object_del(rec, "state_before");
         return KMS_OK;
     case KMS_KEY_ROTATE:
-        if (pending) {
+        if (pending || awaiting) {
             c->detail = "the key is pending deletion";
             return KMS_ESTATE;
         }
@@ -767,7 +799,10 @@ key_for_use(kms_ctx *c, const char *org, const char *name, unsigned cap,
     st = json_string_value(json_object_get(*rec, "state"));
     if (!st || strcmp(st, "enabled") != 0) {
         bool dis = st && strcmp(st, "disabled") == 0;
-        c->detail = dis ? "the key is disabled" : "the key is pending deletion";
+        c->detail = dis ? "the key is disabled"
+                    : st && strcmp(st, "pending_import") == 0
+                        ? "the key has no key material yet"
+                        : "the key is pending deletion";
         json_decref(*rec);
         *rec = NULL;
         return dis ? KMS_EDISABLED : KMS_ESTATE;

@@ -58,6 +58,9 @@ typedef struct kms_key_create_opts {
      * FIPS 204 private key (ML-DSA). */
     const uint8_t *material;
     size_t material_len;
+    /* Create without material, in state "pending_import" (AWS Origin
+     * EXTERNAL); an import of the same type later fills version 1. */
+    bool pending_import;
 } kms_key_create_opts;
 
 /* Create a key (capability create). *out gets a copy of the record. */
