@@ -33,7 +33,8 @@ static const command commands[] = {
      "--name N"},
     {"audit", cmd_audit, "audit verify FILE"},
     {"key", cmd_key,
-     "key create|ls|describe|enable|disable|rotate|delete|cancel-delete|"
+     "key create|import|ls|describe|enable|disable|rotate|delete|"
+     "cancel-delete|"
      "encrypt|decrypt|sign|verify|pubkey|random|datakey NAME [--type T] "
      "[--context K=V] [--file F] [--signature-file F] [--digest] "
      "[--days N] [--exportable] [--rotation DUR]"},

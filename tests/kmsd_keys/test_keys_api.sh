@@ -449,7 +449,15 @@ test_keys_cli_roundtrip_ok() {
   [ "$("$KMS" key random 16 | base64 -d | wc -c)" = 16 ] || return 1
   "$KMS" key datakey cli1 --json >"$tmp/dk.out" && grep -q ciphertext "$tmp/dk.out" || return 1
   "$KMS" key disable cli1 >/dev/null && "$KMS" key enable cli1 >/dev/null || return 1
-  "$KMS" key delete cli1 --days 7 >/dev/null && "$KMS" key cancel-delete cli1 >/dev/null
+  "$KMS" key delete cli1 --days 7 >/dev/null && "$KMS" key cancel-delete cli1 >/dev/null || return 1
+  # import: the CLI wraps the material itself
+  openssl genpkey -algorithm ED25519 -outform DER -out "$tmp/ed.der" 2>/dev/null || return 1
+  openssl pkey -inform DER -in "$tmp/ed.der" -pubout -out "$tmp/ed.pub" 2>/dev/null || return 1
+  "$KMS" key import cli-ed --type ed25519 --file "$tmp/ed.der" >/dev/null || return 1
+  printf 'imported ed25519' >"$tmp/m3"
+  "$KMS" key sign cli-ed --file "$tmp/m3" | base64 -d >"$tmp/s4" || return 1
+  openssl pkeyutl -verify -pubin -inkey "$tmp/ed.pub" -rawin -in "$tmp/m3" -sigfile "$tmp/s4" >/dev/null || return 1
+  ! "$KMS" key import cli-ed2 --type ecdsa-p256 --file "$tmp/ed.der" 2>/dev/null
 }
 check test_keys_cli_roundtrip_ok test_keys_cli_roundtrip_ok
 
