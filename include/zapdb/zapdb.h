@@ -146,7 +146,13 @@ void zap_free(void *p, size_t len);
  * missing; ZAP_ECORRUPT if the record fails authentication. */
 zap_err zap_get(zap_db *db, const char *bucket, const uint8_t *key,
                 size_t key_len, uint8_t **val, size_t *val_len);
-/* Insert or replace. Creates the bucket when it does not exist. */
+/* Insert or replace. Creates the bucket when it does not exist.
+ * Keys are stored under a 128-bit keyed hash (docs/zapdb.md): should the
+ * slot of `key` hold a different key (a hash collision, about 2^-64 even
+ * for billions of keys in one bucket), or the bucket's 64-bit slot prefix
+ * a different bucket name, put writes nothing and returns ZAP_EINTERNAL
+ * with the detail "key hash collision"; get and del of the colliding key
+ * return ZAP_ENOTFOUND and never touch the other key's record. */
 zap_err zap_put(zap_db *db, const char *bucket, const uint8_t *key,
                 size_t key_len, const uint8_t *val, size_t val_len);
 /* Delete; ZAP_ENOTFOUND if absent. */
