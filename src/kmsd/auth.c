@@ -352,11 +352,13 @@ out:
     return rc;
 }
 
-/* Load a token by accessor and check it belongs to the route's org. */
+/* Load the record `c->param_id` of `table` ("tokens", "identities") and
+ * check it belongs to the route's org: a record of another org is simply
+ * not found, so nothing crosses orgs. */
 static kms_err
-token_in_org(kms_ctx *c, kms_txn *txn, json_t **rec)
+rec_in_org(kms_ctx *c, kms_txn *txn, const char *table, json_t **rec)
 {
-    kms_err rc = kms_json_get(txn, "tokens", c->param_id, rec);
+    kms_err rc = kms_json_get(txn, table, c->param_id, rec);
 
     if (rc == KMS_OK &&
         strcmp(json_string_value(json_object_get(*rec, "org")) ?: "",
@@ -368,24 +370,32 @@ token_in_org(kms_ctx *c, kms_txn *txn, json_t **rec)
     return rc;
 }
 
-kms_err
-kms_h_token_lookup(kms_ctx *c)
+/* GET of one token or identity: policy `sys_path` read, then its view. */
+static kms_err
+read_in_org(kms_ctx *c, const char *table, const char *sys_path,
+            json_t *(*view)(const char *id, const json_t *rec))
 {
     kms_txn txn = {0};
     json_t *rec = NULL;
     kms_err rc;
 
-    if ((rc = kms_authorize(c, c->param_org, "sys/tokens", KMS_CAP_READ)) !=
+    if ((rc = kms_authorize(c, c->param_org, sys_path, KMS_CAP_READ)) !=
         KMS_OK)
         return rc;
     if (kms_txn_begin(c->srv->store, true, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
-    rc = token_in_org(c, &txn, &rec);
+    rc = rec_in_org(c, &txn, table, &rec);
     kms_txn_abort(&txn);
     if (rc == KMS_OK)
-        c->out = token_view(c->param_id, rec);
+        c->out = view(c->param_id, rec);
     json_decref(rec);
     return rc;
+}
+
+kms_err
+kms_h_token_lookup(kms_ctx *c)
+{
+    return read_in_org(c, "tokens", "sys/tokens", token_view);
 }
 
 kms_err
@@ -400,7 +410,7 @@ kms_h_token_revoke(kms_ctx *c)
         return rc;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
-    if ((rc = token_in_org(c, &txn, &rec)) != KMS_OK)
+    if ((rc = rec_in_org(c, &txn, "tokens", &rec)) != KMS_OK)
         goto out;
     rc = kms_st2err(
         kms_txn_del(&txn, "tokens", c->param_id, strlen(c->param_id)));
@@ -609,39 +619,10 @@ kms_h_identity_list(kms_ctx *c)
     return rc;
 }
 
-static kms_err
-identity_in_org(kms_ctx *c, kms_txn *txn, json_t **rec)
-{
-    kms_err rc = kms_json_get(txn, "identities", c->param_id, rec);
-
-    if (rc == KMS_OK &&
-        strcmp(json_string_value(json_object_get(*rec, "org")) ?: "",
-               c->param_org) != 0) {
-        json_decref(*rec);
-        *rec = NULL;
-        rc = KMS_ENOTFOUND;
-    }
-    return rc;
-}
-
 kms_err
 kms_h_identity_read(kms_ctx *c)
 {
-    kms_txn txn = {0};
-    json_t *rec = NULL;
-    kms_err rc;
-
-    if ((rc = kms_authorize(c, c->param_org, "sys/identities", KMS_CAP_READ)) !=
-        KMS_OK)
-        return rc;
-    if (kms_txn_begin(c->srv->store, true, &txn) != KMS_ST_OK)
-        return KMS_ESTORE;
-    rc = identity_in_org(c, &txn, &rec);
-    kms_txn_abort(&txn);
-    if (rc == KMS_OK)
-        c->out = identity_view(c->param_id, rec);
-    json_decref(rec);
-    return rc;
+    return read_in_org(c, "identities", "sys/identities", identity_view);
 }
 
 kms_err
@@ -657,7 +638,7 @@ kms_h_identity_delete(kms_ctx *c)
         return rc;
     if (kms_txn_begin(c->srv->store, false, &txn) != KMS_ST_OK)
         return KMS_ESTORE;
-    if ((rc = identity_in_org(c, &txn, &rec)) != KMS_OK)
+    if ((rc = rec_in_org(c, &txn, "identities", &rec)) != KMS_OK)
         goto out;
     rc = kms_st2err(
         kms_txn_del(&txn, "identities", c->param_id, strlen(c->param_id)));
