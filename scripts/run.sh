@@ -100,6 +100,7 @@ mode_zapdb() {
 mode_kmsd() {
   local kmsd="$build/bin/kmsd" kms="$build/bin/kms"
   local listen=${KMSD_LISTEN:-127.0.0.1:8200}
+  local aws_listen=${KMSD_AWS_LISTEN:-127.0.0.1:8300}
   if [ ! -x "$kmsd" ]; then
     echo "run.sh: $kmsd is not built (run: make build)" >&2
     exit 1
@@ -115,13 +116,17 @@ Try it from another terminal (the token is read from a file, never argv):
   $kms secret get app/db/password --env prod --org acme
   $kms secret history app/db/password --env prod --org acme
   curl -s http://$listen/v1/kms/health
+Named keys, and the AWS KMS-compatible API on http://$aws_listen:
+  $kms key create payments --type aes256-gcm --org acme
+  printf 'card 4111' | $kms key encrypt payments --context app=billing --org acme
+  $kms identity create --name app --org acme     # then: kms aws-key create --client-id ID --org acme
 Stop with Ctrl-C (kmsd drains requests and closes the store).
 EOF
-  printf '$ kmsd --dev --data %s --password-provider file --password-config path=%s --listen %s --root-token-file %s\n' \
-    "$data/kmsd" "$pwfile" "$listen" "$data/root-token"
+  printf '$ kmsd --dev --data %s --password-provider file --password-config path=%s --listen %s --aws-listen %s --root-token-file %s\n' \
+    "$data/kmsd" "$pwfile" "$listen" "$aws_listen" "$data/root-token"
   exec "$kmsd" --dev --data "$data/kmsd" --password-provider file \
     --password-config "path=$pwfile" --listen "$listen" \
-    --root-token-file "$data/root-token"
+    --aws-listen "$aws_listen" --root-token-file "$data/root-token"
 }
 
 main() {

@@ -27,7 +27,10 @@ pw=$(cat "$tmp/d1/demo-password")
 check zapdb_demo_password_not_printed bash -c "! grep -qF '$pw' '$tmp/z1.out' '$tmp/z2.out'"
 
 # kmsd mode: a free loopback port, then the printed steps.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+awsport=$(free_port)
+export KMSD_AWS_LISTEN=127.0.0.1:$awsport
 KMSD_LISTEN=127.0.0.1:$port bash "$src/scripts/run.sh" "$build" "$tmp/d2" >"$tmp/k.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
@@ -40,6 +43,9 @@ check kmsd_root_token_0600 test "$(stat -c %a "$tmp/d2/root-token")" = 600
 check kmsd_org_create "$bin/kms" org create acme
 check kmsd_secret_set bash -c "printf 's3cret-demo' | '$bin/kms' secret set app/db/password --env prod --org acme >/dev/null"
 check kmsd_secret_get bash -c "'$bin/kms' secret get app/db/password --env prod --org acme --json | grep -q s3cret-demo"
+# The AWS KMS-compatible listener answers, and refuses an unsigned request.
+check kmsd_aws_listener_refuses_unsigned bash -c "curl -s -X POST -H 'X-Amz-Target: TrentService.ListKeys' -H 'Content-Type: application/x-amz-json-1.1' -d '{}' http://127.0.0.1:$awsport/ | grep -q Exception"
+check kmsd_key_encrypt_decrypt bash -c "'$bin/kms' key create demo --type aes256-gcm --org acme >/dev/null && printf 'pay' | '$bin/kms' key encrypt demo --org acme | '$bin/kms' key decrypt demo --org acme | grep -qx pay"
 check kmsd_store_encrypted bash -c "! grep -rqF s3cret-demo '$tmp/d2/kmsd'"
 kill -INT "$pid"
 wait "$pid" || true
