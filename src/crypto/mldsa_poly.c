@@ -206,20 +206,161 @@ poly_mul_challenge_small_impl(mldsa_poly *r, const mldsa_challenge *c,
     kc_wipe(acc, sizeof acc);
 }
 
+/* ---- baseline x86-64: SSE2 -------------------------------------------------
+ * Baseline x86-64 has no signed 32x32->64-bit vector multiply (SSE4.1), so
+ * the compiler leaves the Montgomery products above scalar. These SSE2
+ * builds of the NTT, inverse NTT and pointwise products compute exactly the
+ * same values, four lanes at a time; the AVX2 variant keeps the C above. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Lane by lane mldsa_mont_reduce((int64_t)a * b). _mm_mul_epu32 gives the
+ * unsigned products; the signed high half is hi_u(a b) - (a < 0 ? b : 0) -
+ * (b < 0 ? a : 0) mod 2^32. a b and t q (t = a b q^-1 mod 2^32) agree in
+ * their low 32 bits, so (a b - t q) >> 32 = hi_s(a b) - hi_s(t q) exactly. */
+static KMS_ALWAYS_INLINE __m128i
+mont_mul_sse2(__m128i a, __m128i b)
+{
+    const __m128i q = _mm_set1_epi32(MLDSA_Q);
+    const __m128i qinv = _mm_set1_epi32((int32_t)MLDSA_QINV);
+    const __m128i lo = _mm_set_epi32(0, -1, 0, -1);
+    __m128i ab_e = _mm_mul_epu32(a, b);
+    __m128i ab_o = _mm_mul_epu32(_mm_srli_epi64(a, 32), _mm_srli_epi64(b, 32));
+    __m128i t_e = _mm_mul_epu32(ab_e, qinv);
+    __m128i t_o = _mm_mul_epu32(ab_o, qinv);
+    __m128i tq_e = _mm_mul_epu32(t_e, q);
+    __m128i tq_o = _mm_mul_epu32(t_o, q);
+    __m128i t = _mm_or_si128(_mm_and_si128(t_e, lo), _mm_slli_epi64(t_o, 32));
+    __m128i hab = _mm_or_si128(_mm_srli_epi64(ab_e, 32),
+                               _mm_andnot_si128(lo, ab_o));
+    __m128i htq = _mm_or_si128(_mm_srli_epi64(tq_e, 32),
+                               _mm_andnot_si128(lo, tq_o));
+
+    hab = _mm_sub_epi32(hab, _mm_and_si128(_mm_srai_epi32(a, 31), b));
+    hab = _mm_sub_epi32(hab, _mm_and_si128(_mm_srai_epi32(b, 31), a));
+    htq = _mm_sub_epi32(htq, _mm_and_si128(_mm_srai_epi32(t, 31), q));
+    return _mm_sub_epi32(hab, htq);
+}
+
+static KMS_ALWAYS_INLINE __m128i
+load4(const int32_t *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static KMS_ALWAYS_INLINE void
+store4(int32_t *p, __m128i v)
+{
+    _mm_storeu_si128((__m128i *)(void *)p, v);
+}
+
+static void
+ntt_base(mldsa_poly *a)
+{
+    unsigned m = 0;
+
+    for (unsigned len = 128; len >= 4; len >>= 1) {
+        for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
+            __m128i z = _mm_set1_epi32(mldsa_zetas[++m]);
+            for (unsigned j = start; j < start + len; j += 4) {
+                __m128i x = load4(&a->c[j]);
+                __m128i t = mont_mul_sse2(z, load4(&a->c[j + len]));
+                store4(&a->c[j + len], _mm_sub_epi32(x, t));
+                store4(&a->c[j], _mm_add_epi32(x, t));
+            }
+        }
+    }
+    for (unsigned len = 2; len >= 1; len >>= 1) {
+        for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
+            int64_t z = mldsa_zetas[++m];
+            for (unsigned j = start; j < start + len; j++) {
+                int32_t t = mldsa_mont_reduce(z * a->c[j + len]);
+                a->c[j + len] = a->c[j] - t;
+                a->c[j] = a->c[j] + t;
+            }
+        }
+    }
+}
+
+static void
+invntt_base(mldsa_poly *a)
+{
+    unsigned m = MLDSA_N;
+
+    /* The same steps as invntt_impl. */
+    for (unsigned j = 0; j < MLDSA_N; j += 2) {
+        int64_t z = -mldsa_zetas[--m];
+        int32_t t = a->c[j];
+        a->c[j] = mldsa_reduce32(t + a->c[j + 1]);
+        a->c[j + 1] = mldsa_mont_reduce(z * (t - a->c[j + 1]));
+    }
+    for (unsigned start = 0; start < MLDSA_N; start += 4) {
+        int64_t z = -mldsa_zetas[--m];
+        for (unsigned j = start; j < start + 2; j++) {
+            int32_t t = a->c[j];
+            a->c[j] = t + a->c[j + 2];
+            a->c[j + 2] = mldsa_mont_reduce(z * (t - a->c[j + 2]));
+        }
+    }
+    for (unsigned len = 4; len < MLDSA_N / 2; len <<= 1) {
+        for (unsigned start = 0; start < MLDSA_N; start += 2 * len) {
+            __m128i z = _mm_set1_epi32(-mldsa_zetas[--m]);
+            for (unsigned j = start; j < start + len; j += 4) {
+                __m128i x = load4(&a->c[j]), y = load4(&a->c[j + len]);
+                store4(&a->c[j], _mm_add_epi32(x, y));
+                store4(&a->c[j + len], mont_mul_sse2(z, _mm_sub_epi32(x, y)));
+            }
+        }
+    }
+    const __m128i f = _mm_set1_epi32(MLDSA_INVNTT_F);
+    const __m128i zf = _mm_set1_epi32(MLDSA_INVNTT_ZF);
+    for (unsigned j = 0; j < MLDSA_N / 2; j += 4) {
+        __m128i x = load4(&a->c[j]), y = load4(&a->c[j + MLDSA_N / 2]);
+        store4(&a->c[j], mont_mul_sse2(f, _mm_add_epi32(x, y)));
+        store4(&a->c[j + MLDSA_N / 2], mont_mul_sse2(zf, _mm_sub_epi32(x, y)));
+    }
+}
+
+static void
+poly_pointwise_base(mldsa_poly *r, const mldsa_poly *a, const mldsa_poly *b)
+{
+    for (unsigned i = 0; i < MLDSA_N; i += 4)
+        store4(&r->c[i], mont_mul_sse2(load4(&a->c[i]), load4(&b->c[i])));
+}
+
+static void
+poly_pointwise_acc_base(mldsa_poly *r, const mldsa_poly *a,
+                        const mldsa_poly *b)
+{
+    for (unsigned i = 0; i < MLDSA_N; i += 4) {
+        __m128i p = mont_mul_sse2(load4(&a->c[i]), load4(&b->c[i]));
+        store4(&r->c[i], _mm_add_epi32(load4(&r->c[i]), p));
+    }
+}
+#else
+#define ntt_base                ntt_impl
+#define invntt_base             invntt_impl
+#define poly_pointwise_base     poly_pointwise_impl
+#define poly_pointwise_acc_base poly_pointwise_acc_impl
+#endif
+#define poly_mul_challenge_base       poly_mul_challenge_impl
+#define poly_mul_challenge_small_base poly_mul_challenge_small_impl
+
 /* ---- run-time dispatch (kms_cpu.h) --------------------------------------
  * Each hot function exists as a baseline build (the *_generic symbols, also
- * used by the tests) and, on x86-64, an AVX2 build of the same source that
- * the compiler vectorises; kms_mldsa_* picks one per call. */
+ * used by the tests; the SSE2 *_base functions above on x86-64) and, on
+ * x86-64, an AVX2 build of the C *_impl source that the compiler vectorises;
+ * kms_mldsa_* picks one per call. */
 #define MLDSA_DISPATCH(name, params, args)                                     \
     void kms_mldsa_##name##_generic params                                     \
     {                                                                          \
-        name##_impl args;                                                      \
+        name##_base args;                                                      \
     }                                                                          \
     MLDSA_AVX2_VARIANT(name, params, args)                                     \
     void kms_mldsa_##name params                                               \
     {                                                                          \
         MLDSA_AVX2_CALL(name, args)                                            \
-        name##_impl args;                                                      \
+        name##_base args;                                                      \
     }
 #ifdef KMS_X86_DISPATCH
 #define MLDSA_AVX2_VARIANT(name, params, args)                                 \
