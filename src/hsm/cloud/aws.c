@@ -20,7 +20,6 @@
 #define CRED_MARGIN   300 /* refresh IMDS credentials 5 minutes early */
 #define MAX_SIG       1024
 #define MAX_PUBKEY    8192
-#define MAX_PLAINTEXT 4096
 
 typedef struct {
     hsm_cloud_net net;
@@ -475,24 +474,16 @@ aws_password_get(void *self, const char *key_id, hsm_secret **out,
                  hsm_diag *diag)
 {
     aws_ctx *a = self;
-    const char *ct = hsm_cloud_env("ZAPDB_ENCRYPTED_PASSWORD");
-    uint8_t *blob = NULL, *pt = NULL;
-    size_t blob_len = 0, pt_len = 0;
+    const char *ct = NULL;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
     json_t *req = NULL;
     hsm_http_response r = {0};
-    int cp;
-    hsm_err rc = HSM_ECONFIG;
+    hsm_err rc;
 
-    if (!ct) {
-        hsm_diag_set(diag, "aws: Decrypt: ZAPDB_ENCRYPTED_PASSWORD is not set");
-        return HSM_ECONFIG;
-    }
-    if (kc_b64_decode(ct, strlen(ct), KC_B64_STD, &blob, &blob_len) != 0 ||
-        blob_len == 0) {
-        hsm_diag_set(diag,
-                     "aws: Decrypt: ZAPDB_ENCRYPTED_PASSWORD is not base64");
-        goto out;
-    }
+    if ((rc = hsm_cloud_encrypted_password(PROVIDER, "Decrypt", &ct, &blob,
+                                           &blob_len, diag)) != HSM_OK)
+        return rc;
     rc = HSM_ENOMEM;
     if (!(req = json_pack("{s:s}", "CiphertextBlob", ct)))
         goto out;
@@ -504,15 +495,9 @@ aws_password_get(void *self, const char *key_id, hsm_secret **out,
         goto out;
     if ((rc = aws_call(a, "Decrypt", req, &r, NULL, 0, diag)) != HSM_OK)
         goto out;
-    cp = hsm_cp_b64_field(r.body, r.body_len, "Plaintext", false, true,
-                          MAX_PLAINTEXT, &pt, &pt_len);
-    if (cp != CP_OK) {
-        rc = hsm_cloud_parse_fail(diag, PROVIDER, "Decrypt", "Plaintext", cp);
-        goto out;
-    }
-    rc = hsm_secret_from(pt, pt_len, out);
+    rc = hsm_cloud_secret_field(&r, PROVIDER, "Decrypt", "Plaintext", false,
+                                out, diag);
 out:
-    kc_secure_free(pt);
     free(blob);
     json_decref(req);
     hsm_http_response_free(&r);

@@ -20,7 +20,6 @@
 #define RESOURCE_ENC    "https%%3A%%2F%%2Fvault.azure.net" /* in a format */
 #define IMDS_DEFAULT    "http://169.254.169.254"
 #define TOKEN_MARGIN    60
-#define MAX_PLAINTEXT   4096
 #define MAX_PUBKEY_BODY 16384
 
 typedef struct {
@@ -227,26 +226,17 @@ az_password_get(void *self, const char *key_id, hsm_secret **out,
                 hsm_diag *diag)
 {
     az_ctx *z = self;
-    const char *ct = hsm_cloud_env("ZAPDB_ENCRYPTED_PASSWORD");
+    const char *ct = NULL;
     char url[1024], *v64 = NULL;
-    uint8_t *blob = NULL, *pt = NULL;
-    size_t blob_len = 0, pt_len = 0;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
     json_t *req = NULL;
     hsm_http_response r = {0};
-    int cp;
-    hsm_err rc = HSM_ECONFIG;
+    hsm_err rc;
 
-    if (!ct) {
-        hsm_diag_set(diag,
-                     "azure: unwrapkey: ZAPDB_ENCRYPTED_PASSWORD is not set");
-        return HSM_ECONFIG;
-    }
-    if (kc_b64_decode(ct, strlen(ct), KC_B64_STD, &blob, &blob_len) != 0 ||
-        blob_len == 0) {
-        hsm_diag_set(
-            diag, "azure: unwrapkey: ZAPDB_ENCRYPTED_PASSWORD is not base64");
-        goto out;
-    }
+    if ((rc = hsm_cloud_encrypted_password(PROVIDER, "unwrapkey", &ct, &blob,
+                                           &blob_len, diag)) != HSM_OK)
+        return rc;
     if ((rc = az_url(z, key_id, "/unwrapkey", url, sizeof url, "unwrapkey",
                      diag)) != HSM_OK)
         goto out;
@@ -256,15 +246,9 @@ az_password_get(void *self, const char *key_id, hsm_secret **out,
         goto out;
     if ((rc = az_call(z, url, req, "unwrapkey", &r, diag)) != HSM_OK)
         goto out;
-    cp = hsm_cp_b64_field(r.body, r.body_len, "value", true, true,
-                          MAX_PLAINTEXT, &pt, &pt_len);
-    if (cp != CP_OK) {
-        rc = hsm_cloud_parse_fail(diag, PROVIDER, "unwrapkey", "value", cp);
-        goto out;
-    }
-    rc = hsm_secret_from(pt, pt_len, out);
+    rc = hsm_cloud_secret_field(&r, PROVIDER, "unwrapkey", "value", true, out,
+                                diag);
 out:
-    kc_secure_free(pt);
     free(blob);
     free(v64);
     json_decref(req);

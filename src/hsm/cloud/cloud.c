@@ -290,3 +290,51 @@ out:
     kc_secure_free(auth);
     return rc;
 }
+
+hsm_err
+hsm_cloud_encrypted_password(const char *provider, const char *step,
+                             const char **b64, uint8_t **blob,
+                             size_t *blob_len, hsm_diag *diag)
+{
+    const char *ct = hsm_cloud_env("ZAPDB_ENCRYPTED_PASSWORD");
+
+    *blob = NULL;
+    *blob_len = 0;
+    if (!ct) {
+        hsm_diag_set(diag, "%s: %s: ZAPDB_ENCRYPTED_PASSWORD is not set",
+                     provider, step);
+        return HSM_ECONFIG;
+    }
+    if (kc_b64_decode(ct, strlen(ct), KC_B64_STD, blob, blob_len) != 0 ||
+        *blob_len == 0) {
+        free(*blob);
+        *blob = NULL;
+        *blob_len = 0;
+        hsm_diag_set(diag, "%s: %s: ZAPDB_ENCRYPTED_PASSWORD is not base64",
+                     provider, step);
+        return HSM_ECONFIG;
+    }
+    *b64 = ct;
+    return HSM_OK;
+}
+
+#define CLOUD_MAX_PLAINTEXT 4096
+
+hsm_err
+hsm_cloud_secret_field(const hsm_http_response *r, const char *provider,
+                       const char *step, const char *field, bool url,
+                       hsm_secret **out, hsm_diag *diag)
+{
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    hsm_err rc;
+    int cp = hsm_cp_b64_field(r->body, r->body_len, field, url, true,
+                              CLOUD_MAX_PLAINTEXT, &pt, &pt_len);
+
+    if (cp != CP_OK)
+        rc = hsm_cloud_parse_fail(diag, provider, step, field, cp);
+    else
+        rc = hsm_secret_from(pt, pt_len, out);
+    kc_secure_free(pt);
+    return rc;
+}

@@ -106,6 +106,21 @@ hsm_err hsm_cloud_bearer_json_call(const hsm_cloud_net *n,
                                    const char *token, void *req,
                                    hsm_http_response *resp, hsm_diag *diag);
 
+/* The KMS-encrypted ZapDB password from ZAPDB_ENCRYPTED_PASSWORD: *b64 is
+ * the variable's text and *blob (free()) its decoded bytes. Missing, empty
+ * or non-base64 input is HSM_ECONFIG with "<provider>: <step>: ..." in the
+ * diagnostic. */
+hsm_err hsm_cloud_encrypted_password(const char *provider, const char *step,
+                                     const char **b64, uint8_t **blob,
+                                     size_t *blob_len, hsm_diag *diag);
+
+/* The base64 plaintext field `field` of a decrypt/unwrap answer as a new
+ * secret (decoded into locked memory, at most 4 KiB). */
+hsm_err hsm_cloud_secret_field(const hsm_http_response *r,
+                               const char *provider, const char *step,
+                               const char *field, bool url, hsm_secret **out,
+                               hsm_diag *diag);
+
 /* Serialise a JSON object for a request body (malloc'd, NUL-terminated;
  * release with kc_free_wipe when it held a secret). NULL on failure. */
 char *hsm_cloud_json_body(void *json_obj, size_t *len);

@@ -19,7 +19,6 @@
 #define TOKEN_PATH       "/computeMetadata/v1/instance/service-accounts/default/token"
 #define TOKEN_MARGIN     60
 #define MAX_SIG          1024
-#define MAX_PLAINTEXT    4096
 #define MAX_RESOURCE     1024
 
 typedef struct {
@@ -255,27 +254,18 @@ gcp_password_get(void *self, const char *key_id, hsm_secret **out,
                  hsm_diag *diag)
 {
     gcp_ctx *g = self;
-    const char *ct = hsm_cloud_env("ZAPDB_ENCRYPTED_PASSWORD");
+    const char *ct = NULL;
     char res[MAX_RESOURCE];
-    uint8_t *blob = NULL, *pt = NULL;
-    size_t blob_len = 0, pt_len = 0;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
     json_t *req = NULL;
     hsm_http_response r = {0};
-    int cp;
     hsm_err rc;
 
-    if (!ct) {
-        hsm_diag_set(diag, "gcp: decrypt: ZAPDB_ENCRYPTED_PASSWORD is not set");
-        return HSM_ECONFIG;
-    }
-    if (kc_b64_decode(ct, strlen(ct), KC_B64_STD, &blob, &blob_len) != 0 ||
-        blob_len == 0) {
-        free(blob);
-        hsm_diag_set(diag,
-                     "gcp: decrypt: ZAPDB_ENCRYPTED_PASSWORD is not base64");
-        return HSM_ECONFIG;
-    }
-    free(blob);
+    if ((rc = hsm_cloud_encrypted_password(PROVIDER, "decrypt", &ct, &blob,
+                                           &blob_len, diag)) != HSM_OK)
+        return rc;
+    free(blob); /* Cloud KMS takes the base64 text itself */
     if ((rc = gcp_resource(g, key_id, false, res, sizeof res, "decrypt",
                            diag)) != HSM_OK)
         return rc;
@@ -283,15 +273,9 @@ gcp_password_get(void *self, const char *key_id, hsm_secret **out,
         return HSM_ENOMEM;
     if ((rc = gcp_call(g, res, ":decrypt", req, "decrypt", &r, diag)) != HSM_OK)
         goto out;
-    cp = hsm_cp_b64_field(r.body, r.body_len, "plaintext", false, true,
-                          MAX_PLAINTEXT, &pt, &pt_len);
-    if (cp != CP_OK) {
-        rc = hsm_cloud_parse_fail(diag, PROVIDER, "decrypt", "plaintext", cp);
-        goto out;
-    }
-    rc = hsm_secret_from(pt, pt_len, out);
+    rc = hsm_cloud_secret_field(&r, PROVIDER, "decrypt", "plaintext", false,
+                                out, diag);
 out:
-    kc_secure_free(pt);
     json_decref(req);
     hsm_http_response_free(&r);
     return rc;
