@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void
 test_hex_roundtrip_matches(void)
@@ -145,6 +146,32 @@ test_password_file_modes_checked(void)
     CHECK(kc_password_get(NULL, "KT_PW_TEST", NULL, &pw, &n, &err) == KC_PW_NONE);
 }
 
+/* A directory is no password file; a symlink to a 0600 file (how
+ * Kubernetes mounts secrets) is read, and the mode checked is the
+ * target's. */
+static void
+test_password_file_dir_and_symlink_handled(void)
+{
+    const char *dir = kt_tmpdir();
+    const char *target = kt_path(dir, "target");
+    const char *link = kt_path(dir, "link");
+    char *pw = NULL;
+    size_t n = 0;
+    int err = 0;
+
+    CHECK(kc_password_get(dir, NULL, NULL, &pw, &n, &err) == KC_PW_EIO);
+    CHECK_EQ(err, EINVAL);
+    CHECK(pw == NULL);
+    REQUIRE(kt_write_file(target, "via-link\n", 9, 0600) == 0);
+    REQUIRE(symlink(target, link) == 0);
+    REQUIRE(kc_password_get(link, NULL, NULL, &pw, &n, &err) == KC_PW_OK);
+    CHECK(n == 8 && strcmp(pw, "via-link") == 0);
+    kc_secure_free(pw);
+    REQUIRE(chmod(target, 0644) == 0);
+    CHECK(kc_password_get(link, NULL, NULL, &pw, &n, &err) == KC_PW_EPERM);
+    CHECK_EQ(err, 0644);
+}
+
 static void
 test_parse_u64_bounds(void)
 {
@@ -178,6 +205,7 @@ static const kt_case cases[] = {
     KT_CASE(test_read_file_cap_enforced),
     KT_CASE(test_write_atomic_mode_and_content),
     KT_CASE(test_password_file_modes_checked),
+    KT_CASE(test_password_file_dir_and_symlink_handled),
     KT_CASE(test_parse_u64_bounds),
     KT_CASE(test_ct_eq_detects_difference),
 };
